@@ -1,0 +1,3 @@
+from goalline.cli import main
+
+main()

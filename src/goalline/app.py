@@ -1,0 +1,53 @@
+"""Composition root: ``build(settings)`` wires the store, the pipeline and the transports."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from goalline import settings as settings_mod
+from goalline.pipeline.context import Deps
+from goalline.settings import Settings
+from goalline.storage.store import Store, open_store
+from goalline.transport.http import GoallineHTTP
+from goalline.transport.ops import build_ops
+
+log = logging.getLogger("goalline")
+
+
+@dataclass
+class App:
+    deps: Deps
+    asgi: GoallineHTTP
+
+    @property
+    def store(self) -> Store:
+        return self.deps.store
+
+    def close(self) -> None:
+        self.deps.store.close()
+
+
+def open_migrated(settings: Settings) -> Store:
+    store = open_store(
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+    )
+    applied = store.migrate()
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return store
+
+
+def build(settings: Settings, store: Store | None = None) -> App:
+    """The whole service for ``settings`` (a ready ``store`` may be passed in, e.g. by tests)."""
+    store = store or open_migrated(settings)
+    deps = Deps(store=store, settings=settings)
+    ops = build_ops(deps, on_shutdown=store.close)
+    return App(deps=deps, asgi=GoallineHTTP(deps, ops))
+
+
+def create_app() -> GoallineHTTP:
+    """uvicorn factory (``goalline.app:create_app``): settings from GOALLINE_* variables."""
+    return build(settings_mod.load()).asgi

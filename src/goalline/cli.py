@@ -1,0 +1,396 @@
+"""The ``goalline`` command: serve (the default), demo, migrate, settings and admin commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from goalline import __version__, demo
+from goalline.model import FIELD_TYPES, POLICIES
+from goalline.pipeline import admin
+from goalline.settings import SETTINGS, SettingError, Settings, load
+from goalline.storage.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Examples:
+  goalline serve --demo                  start on ./goalline.db with demo data
+  goalline db create Shop                create database "Shop"
+  goalline pixel create Site --db 1      a pixel bound to database 1
+  goalline token create backend --db 1   a token for database 1 (shown once)
+
+Every setting is also read from a GOALLINE_* variable: see `goalline settings`.
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load(overrides)
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _open(settings: Settings) -> Store:
+    from goalline.app import open_migrated
+
+    try:
+        return open_migrated(settings)
+    except Exception as exc:  # the message names the database; a traceback would not help
+        raise click.ClickException(f"cannot open database {settings.database!r}: {exc}") from None
+
+
+def database_option(fn: F) -> F:
+    return click.option(
+        "--database",
+        metavar="URL",
+        help="SQLite file or postgresql:// URL [env GOALLINE_DATABASE; default ./goalline.db]",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(fn)
+
+
+def _emit(as_json: bool, obj: dict[str, Any], text: str) -> None:
+    click.echo(msgspec.json.encode(obj).decode() if as_json else text)
+
+
+def _admin(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an admin unit of work on the configured store, turning AdminError into a clean exit."""
+
+    @functools.wraps(fn)
+    def wrapper(database: str | None, **kwargs: Any) -> Any:
+        store = _open(_settings(database=database))
+        try:
+            return fn(store, **kwargs)
+        except admin.AdminError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            store.close()
+
+    return wrapper
+
+
+@click.group(invoke_without_command=True, epilog=EPILOG)
+@click.version_option(__version__, prog_name="goalline")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Goalline records goal achievements and goal values for customer profiles.
+
+    It speaks the Altcraft Platform API v1.1 (POST /api/v1.1/goals/register, JSON and XML).
+    Without a command it runs `goalline serve`.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+def _setting_options(fn: F) -> F:
+    for setting in reversed(SETTINGS):
+        kind: Any = (
+            click.Choice(setting.choices, case_sensitive=False)
+            if setting.choices
+            else (click.INT if setting.type is int else click.STRING)
+        )
+        fn = click.option(
+            setting.flag,
+            setting.name,
+            type=kind,
+            default=None,
+            help=f"{setting.help} [env {setting.env}; default {setting.default}]",
+        )(fn)
+    return fn
+
+
+@main.command()
+@_setting_options
+@click.option("--demo", "with_demo", is_flag=True, help="Seed demo data and print a working curl.")
+def serve(with_demo: bool = False, **overrides: Any) -> None:
+    """Run the HTTP API server (the default command)."""
+    import uvicorn
+
+    settings = _settings(**overrides)
+    _configure_logging(settings.log_level)
+    store = _open(settings)
+    if with_demo:
+        _print_demo(demo.seed(store), settings)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers > 1:
+        store.close()
+        os.environ.update(settings.as_env())
+        uvicorn.run("goalline.app:create_app", factory=True, workers=settings.workers, **common)
+        return
+    from goalline.app import build
+
+    uvicorn.run(build(settings, store).asgi, **common)
+
+
+def _print_demo(seeded: demo.Demo, settings: Settings) -> None:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = f"http://{host}:{settings.port}"
+    click.echo(
+        f"Demo data {'created' if seeded.created else 'already present'}: database "
+        f"{seeded.db_id}, pixel {seeded.pixel_id}, token {seeded.token}\n"
+        f"Profiles: {', '.join(f'{e} ({p})' for e, p in seeded.profiles.items())}\n"
+        f"Register a goal:\n\n  {demo.curl(seeded, base)}\n"
+    )
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@main.command("demo")
+@database_option
+@json_option
+def demo_command(database: str | None, as_json: bool) -> None:
+    """Seed a demo database, pixel, token and profiles, and print a working curl."""
+    settings = _settings(database=database)
+    store = _open(settings)
+    try:
+        seeded = demo.seed(store)
+    finally:
+        store.close()
+    if as_json:
+        _emit(
+            True,
+            {
+                "db_id": seeded.db_id,
+                "pixel_id": seeded.pixel_id,
+                "token": seeded.token,
+                "profiles": seeded.profiles,
+                "curl": demo.curl(seeded, f"http://127.0.0.1:{settings.port}"),
+            },
+            "",
+        )
+    else:
+        _print_demo(seeded, settings)
+        click.echo("Start the server with: goalline serve")
+
+
+@main.command()
+@database_option
+def migrate(database: str | None) -> None:
+    """Apply pending schema migrations (serve does this on start too)."""
+    settings = _settings(database=database)
+    from goalline.storage.store import open_store
+
+    store = open_store(settings.database)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@main.command("settings")
+@json_option
+def settings_command(as_json: bool) -> None:
+    """List every setting with its flag, environment variable, default and current value."""
+    current = _settings()
+    rows = [
+        {
+            "name": s.name,
+            "flag": s.flag,
+            "env": s.env,
+            "default": s.default,
+            "value": "***"
+            if s.secret and getattr(current, s.name) != s.default
+            else getattr(current, s.name),
+            "help": s.help,
+        }
+        for s in SETTINGS
+    ]
+    if as_json:
+        _emit(True, {"settings": rows}, "")
+        return
+    for row in rows:
+        click.echo(
+            f"{row['flag']:<24} {row['env']:<32} default {row['default']!s:<12} "
+            f"now {row['value']}\n    {row['help']}"
+        )
+
+
+# -- administration ----------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Databases (profile collections) and their fields."""
+
+
+@db.command("create")
+@click.argument("name")
+@click.option(
+    "--unknown-profile",
+    type=click.Choice(POLICIES),
+    default="record",
+    show_default=True,
+    help="What goals/register does when no profile matches: record the event without "
+    "a profile, reject it (404), or create the profile.",
+)
+@click.option("--id", "db_id", type=click.IntRange(min=1), help="Keep an Altcraft database id.")
+@database_option
+@json_option
+@_admin
+def db_create(
+    store: Store, name: str, unknown_profile: str, db_id: int | None, as_json: bool
+) -> None:
+    """Create a database."""
+    new_id = store.call(
+        lambda tx: admin.create_database(
+            tx, name=name, policy=unknown_profile, db_id=db_id, now=_now()
+        )
+    )
+    _emit(
+        as_json,
+        {"id": new_id, "name": name, "unknown_profile": unknown_profile},
+        f"database {new_id} {name!r} created (unknown profiles: {unknown_profile})",
+    )
+
+
+@db.command("list")
+@database_option
+@json_option
+@_admin
+def db_list(store: Store, as_json: bool) -> None:
+    """List databases with their fields."""
+    rows = store.call(admin.describe_databases, write=False)
+    text = (
+        "\n".join(
+            f"{r['id']:>5}  {r['name']}  (unknown profiles: {r['unknown_profile']}; fields: "
+            f"{', '.join(f'{k}:{v}' for k, v in r['fields'].items()) or 'none'})"
+            for r in rows
+        )
+        or "no databases yet: goalline db create NAME"
+    )
+    _emit(as_json, {"databases": rows}, text)
+
+
+@db.command("policy")
+@click.argument("db_id", type=int)
+@click.argument("policy", type=click.Choice(POLICIES))
+@database_option
+@json_option
+@_admin
+def db_policy(store: Store, db_id: int, policy: str, as_json: bool) -> None:
+    """Set what goals/register does when no profile matches."""
+    store.call(lambda tx: admin.set_policy(tx, db_id=db_id, policy=policy))
+    _emit(
+        as_json,
+        {"id": db_id, "unknown_profile": policy},
+        f"database {db_id}: unknown profiles are now {policy}ed"
+        if policy != "create"
+        else f"database {db_id}: unknown profiles are now created",
+    )
+
+
+@db.group("field")
+def db_field() -> None:
+    """Custom profile fields of a database."""
+
+
+@db_field.command("add")
+@click.argument("db_id", type=int)
+@click.argument("name")
+@click.option(
+    "--type",
+    "type_",
+    type=click.Choice(FIELD_TYPES),
+    required=True,
+    help="Values are checked and compared as this type; tags hold a set of strings.",
+)
+@database_option
+@json_option
+@_admin
+def db_field_add(store: Store, db_id: int, name: str, type_: str, as_json: bool) -> None:
+    """Add a custom field to a database."""
+    store.call(lambda tx: admin.add_field(tx, db_id=db_id, name=name, type_=type_, now=_now()))
+    _emit(
+        as_json,
+        {"id": name, "db_id": db_id, "name": name, "type": type_},
+        f"database {db_id}: field {name} ({type_}) added",
+    )
+
+
+@main.group()
+def pixel() -> None:
+    """Pixels: the event sources goals are registered under."""
+
+
+@pixel.command("create")
+@click.argument("name")
+@click.option("--db", "db_id", type=int, help="Bind the pixel to this database only.")
+@click.option("--id", "pixel_id", type=click.IntRange(min=1), help="Keep an Altcraft pixel id.")
+@database_option
+@json_option
+@_admin
+def pixel_create(
+    store: Store, name: str, db_id: int | None, pixel_id: int | None, as_json: bool
+) -> None:
+    """Create a pixel."""
+    new_id = store.call(
+        lambda tx: admin.create_pixel(tx, name=name, db_id=db_id, pixel_id=pixel_id, now=_now())
+    )
+    _emit(
+        as_json,
+        {"id": new_id, "name": name, "db_id": db_id},
+        f"pixel {new_id} {name!r} created" + (f" for database {db_id}" if db_id else ""),
+    )
+
+
+@main.group()
+def token() -> None:
+    """API tokens (stored hashed; the value is shown once)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--db",
+    "db_ids",
+    type=int,
+    multiple=True,
+    help="A database the token may use (repeat for several; none: every database).",
+)
+@click.option("--value", help="Keep an existing Altcraft token value instead of generating one.")
+@database_option
+@json_option
+@_admin
+def token_create(
+    store: Store, name: str, db_ids: tuple[int, ...], value: str | None, as_json: bool
+) -> None:
+    """Create an API token and print it once."""
+    new = store.call(
+        lambda tx: admin.create_token(tx, name=name, db_ids=db_ids, value=value, now=_now())
+    )
+    scope = ", ".join(map(str, new.db_ids)) or "every database"
+    _emit(
+        as_json,
+        {"id": new.id, "name": name, "token": new.token, "db_ids": list(new.db_ids)},
+        f"token {new.id} {name!r} for {scope}:\n\n  {new.token}\n\n"
+        "Store it now: it is kept only as a hash and cannot be shown again.",
+    )

@@ -1,0 +1,59 @@
+"""JSON ↔ typed requests. Decoders are built once per request type (msgspec)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any, TypeVar
+
+import msgspec
+
+from goalline.errors import InvalidRequest
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+_AT_PATH = re.compile(r"^(?P<rule>.*?) - at `\$(?P<path>[^`]*)`$")
+_encoder = msgspec.json.Encoder()
+
+
+@cache
+def _decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
+    return msgspec.json.Decoder(kind)
+
+
+def decode(body: bytes, kind: type[S]) -> S:
+    """Decode and type-check a JSON body; 400 naming the field on any mismatch."""
+    try:
+        return _decoder(kind).decode(body)
+    except msgspec.ValidationError as exc:
+        raise field_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        if not body.strip():
+            raise InvalidRequest("body: empty; send a JSON object") from None
+        raise InvalidRequest(f"body: malformed JSON ({_plain(str(exc))})") from None
+
+
+def convert(data: dict[str, Any], kind: type[S]) -> S:
+    """Type-check an untyped mapping (the XML path): text is read as numbers and booleans."""
+    try:
+        return msgspec.convert(data, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise field_error(str(exc)) from None
+
+
+def field_error(message: str) -> InvalidRequest:
+    """msgspec's ``Expected `int`, got `str` - at `$.db_id``` → ``db_id: expected int, got str``."""
+    found = _AT_PATH.match(message)
+    if found is None:
+        return InvalidRequest(f"body: {_plain(message)}")
+    path = found["path"].lstrip(".") or "body"
+    return InvalidRequest(f"{path}: {_plain(found['rule'])}")
+
+
+def _plain(text: str) -> str:
+    text = text.replace("`", "")
+    return text[:1].lower() + text[1:]
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)

@@ -1,0 +1,149 @@
+"""Domain values shared by the pipeline and storage: plain data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MatchKind = Literal["email", "phone", "profile_id", "custom"]
+Policy = Literal["record", "reject", "create"]
+FieldType = Literal["string", "int", "float", "bool", "date", "tags"]
+
+POLICIES: tuple[str, ...] = ("record", "reject", "create")
+FIELD_TYPES: tuple[str, ...] = ("string", "int", "float", "bool", "date", "tags")
+
+
+@dataclass(frozen=True)
+class MatchKey:
+    """What a request identifies its profile by, normalised (pipeline/match.py).
+
+    ``field`` is the profile field searched: ``email``, ``phones``, a custom field's name, or
+    None for ``profile_id``. ``value`` is the normalised key; for a custom field it is the value
+    as sent until the field's type is known inside the transaction.
+    """
+
+    kind: MatchKind
+    field: str | None
+    value: str
+
+    def describe(self) -> str:
+        name = self.field or "profile_id"
+        return f"{name} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    all_databases: bool
+    db_ids: frozenset[int]
+
+    def may_use(self, db_id: int) -> bool:
+        return self.all_databases or db_id in self.db_ids
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str | None
+    value: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """A validated ``goals/register`` request: everything needed to store its events."""
+
+    db_id: int
+    pixel_id: int
+    goals: tuple[Goal, ...]
+    matching: str
+    match: MatchKey
+    event_at: str  # ISO 8601 UTC, fixed width: sorts as text on both stores
+    date_raw: str | None
+    skip_triggers: bool
+    enrich_profile: bool
+    is_test: bool
+    attrs: dict[str, Any] = field(default_factory=dict)  # the EVENT_ATTRS columns
+
+
+#: Columns of goal_events copied from the request (after normalisation), in schema order.
+EVENT_ATTRS: tuple[str, ...] = (
+    "vendor",
+    "external_type",
+    "external_event_id",
+    "altcraft_client_id",
+    "referer",
+    "user_agent",
+    "accept_language",
+    "language",
+    "client_ip",
+    "client_ip_v4",
+    "client_ip_v6",
+    "browser",
+    "os",
+    "device",
+    "lat",
+    "lon",
+    "country",
+    "region",
+    "city",
+    "address",
+    "zip",
+    "time_zone",
+    "utm_content",
+    "utm_medium",
+    "utm_source",
+    "utm_campaign",
+    "utm_term",
+    "net_ssid",
+    "net_mac_addr",
+    "net_gateway_ipv4",
+    "net_gateway_ipv6",
+    "send_message_id",
+    "loyalty_id",
+    "promo_id",
+    "endpoint_eid",
+    "order_eid",
+    "product_eid",
+    "sku_eid",
+    "region_eid",
+    "count_items",
+    "categories",
+    "pixel_data",
+    "sources",
+)
+
+#: Profile system fields that ``enrich_profile`` writes, and the event attribute each comes from.
+PROFILE_ENRICHMENT: tuple[tuple[str, str], ...] = (
+    ("_vendor", "vendor"),
+    ("_browser", "browser"),
+    ("_os", "os"),
+    ("_device", "device"),
+    ("_ip", "ip"),
+    ("_country", "country"),
+    ("_region", "region"),
+    ("_city", "city"),
+    ("_postal_code", "zip"),
+    ("_tz", "time_zone"),
+    ("_lat", "lat"),
+    ("_lon", "lon"),
+    ("_language", "language"),
+)
+
+#: System fields a profile may carry (Altcraft's profile data object plus enrichment fields).
+SYSTEM_FIELDS: frozenset[str] = frozenset(
+    {
+        "_fname",
+        "_lname",
+        "_mname",
+        "_bdate",
+        "_sex",
+        "_regdate",
+        "_regip",
+        "_regcity",
+        "_regcountry",
+        "_regurl",
+        "_status",
+        "_is_test",
+        *(name for name, _ in PROFILE_ENRICHMENT),
+    }
+)

@@ -1,0 +1,48 @@
+"""What a handler gets besides its typed request: the ports (Deps) and the call (Context)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+from goalline.errors import Unauthorized
+from goalline.settings import Settings
+from goalline.storage.store import Store
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The ports every handler may use; built once by app.build()."""
+
+    store: Store
+    settings: Settings
+
+
+@dataclass
+class Context:
+    """One API call, whatever carried it (HTTP or AMQP)."""
+
+    transport: str = "http"
+    #: The token from the Authorization header or ?token=; a body ``token`` wins over it.
+    outer_token: str | None = None
+    token: str | None = None
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def now_iso(self) -> str:
+        return self.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def token_hash(self) -> str:
+        """SHA-256 of the caller's token (tokens are stored only hashed); 401 when absent."""
+        if not self.token:
+            raise Unauthorized(
+                "token: required (body field token, or header Authorization: Bearer <token>)"
+            )
+        return hash_token(self.token)
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 128-bit random values, so a fast unsalted hash is the right tool: it keeps the
+    # lookup an index probe while a leaked table still reveals no usable token.
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,299 @@
+"""Field rules for ``goals/register`` (pure): a RegisterRequest in, a Registration out.
+
+Every refusal is an InvalidRequest whose text names the field path and the rule broken, e.g.
+``goals[1].goal: longer than 128 characters`` (SPEC §2 "Limits"). Decisions the seed page leaves
+open are written down in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+import re
+import unicodedata
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import pycountry
+
+from goalline.errors import InvalidRequest
+from goalline.model import EVENT_ATTRS, Goal, Registration
+from goalline.pipeline.match import match_key
+from goalline.pipeline.requests import RegisterRequest
+
+MAX_STRING = 128
+#: Copied from real browsers' headers, which often exceed 128 characters (SPEC §2).
+LONG_STRINGS = {"user_agent": 2048, "referer": 2048, "accept_language": 2048}
+MAX_GOALS = 1000
+MAX_CATEGORIES = 100
+MAX_PIXEL_DATA_BYTES = 1024
+MAX_COUNT_ITEMS = 1_000_000_000
+
+_GOAL_CHARS = re.compile(r"[A-Za-z0-9\u0400-\u04FF \t!#$%&*+\-.,:;'=?@^_()\[\]/\\|]*")
+_MAC = re.compile(r"^(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
+_MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
+_OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}$")
+DATE_SHAPES = (
+    "RFC 3339 with an offset (2006-01-25T15:04:05+07:00 or ...Z), the same with a +0700 offset, "
+    "or Unix epoch seconds"
+)
+
+
+def registration(
+    req: RegisterRequest, *, now: dt.datetime, max_future_seconds: int, phone_region: str = ""
+) -> Registration:
+    """Check every field of ``req`` and return the normalised Registration."""
+    _check_strings(req)
+    if req.db_id is None:
+        raise InvalidRequest.field("db_id", "required")
+    if req.db_id <= 0:
+        raise InvalidRequest.field("db_id", "must be a positive integer")
+    if req.pixel_id is None:
+        raise InvalidRequest.field("pixel_id", "required")
+    if req.pixel_id <= 0:
+        raise InvalidRequest.field("pixel_id", "must be a positive integer")
+    goals = _goals(req)
+    event_at, date_raw = _date(req.date, now, max_future_seconds)
+    key = match_key(req, phone_region=phone_region)
+    return Registration(
+        db_id=req.db_id,
+        pixel_id=req.pixel_id,
+        goals=goals,
+        matching=req.matching or "email",
+        match=key,
+        event_at=event_at,
+        date_raw=date_raw,
+        skip_triggers=bool(req.skip_triggers),
+        enrich_profile=req.enrich_profile is not False,
+        is_test=bool(req.is_test),
+        attrs=_attrs(req),
+    )
+
+
+def _check_strings(req: RegisterRequest) -> None:
+    for name in req.__struct_fields__:
+        value = getattr(req, name)
+        if isinstance(value, str):
+            check_string(name, value, LONG_STRINGS.get(name, MAX_STRING))
+
+
+def check_string(path: str, value: str, limit: int = MAX_STRING) -> None:
+    if len(value) > limit:
+        raise InvalidRequest.field(path, f"longer than {limit} characters")
+    if "\x00" in value:
+        raise InvalidRequest.field(path, "contains a NUL character")
+
+
+def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
+    goals: list[Goal] = []
+    if req.goal is not None:
+        goals.append(Goal(goal_name(req.goal, "goal"), _value(req.value, "value")))
+    elif req.value is not None:
+        raise InvalidRequest.field("value", "given without goal")
+    for i, item in enumerate(req.goals or ()):
+        path = f"goals[{i}]"
+        if item.goal is None:
+            raise InvalidRequest.field(f"{path}.goal", "required")
+        goals.append(
+            Goal(goal_name(item.goal, f"{path}.goal"), _value(item.value, f"{path}.value"))
+        )
+    if len(goals) > MAX_GOALS:
+        raise InvalidRequest.field("goals", f"more than {MAX_GOALS} goals in one request")
+    # Neither goal nor goals: one pixel-activation event without a goal name (SPEC §2).
+    return tuple(goals) if goals else (Goal(None, None),)
+
+
+def goal_name(name: str, path: str) -> str:
+    """A goal name: letters (Latin, Cyrillic), digits, spaces, tabs, currency symbols and
+    ``! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |``, at most 128 characters."""
+    check_string(path, name)
+    if not name.strip():
+        raise InvalidRequest.field(path, "empty goal name")
+    if not _GOAL_CHARS.fullmatch(name):
+        for ch in name:
+            if not _GOAL_CHARS.fullmatch(ch) and unicodedata.category(ch) != "Sc":
+                raise InvalidRequest.field(
+                    path,
+                    f"character {ch!r} is not allowed in goal names (letters, digits, spaces, "
+                    "currency symbols and ! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |)",
+                )
+    return name
+
+
+def _value(value: float | None, path: str) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise InvalidRequest.field(path, "must be a finite number")
+    return value
+
+
+def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str, str | None]:
+    """``date`` → (ISO UTC text, the text as sent). Decision recorded in docs/api.md."""
+    if raw is None:
+        return iso_utc(now), None
+    if isinstance(raw, int) or raw.strip().isdigit():
+        try:
+            when = dt.datetime.fromtimestamp(int(raw), dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidRequest.field("date", "epoch seconds out of range") from None
+    else:
+        text = raw.strip()
+        text = _OFFSET_NO_COLON.sub(r"\1\2:\3", text) if "T" in text or " " in text else text
+        try:
+            when = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise InvalidRequest.field("date", f"not a date; accepted: {DATE_SHAPES}") from None
+        if when.tzinfo is None:
+            raise InvalidRequest.field(
+                "date", f"no UTC offset, so the moment is ambiguous; accepted: {DATE_SHAPES}"
+            )
+    if (when - now).total_seconds() > max_future:
+        raise InvalidRequest.field(
+            "date", f"more than {max_future} seconds in the future (server time {iso_utc(now)})"
+        )
+    return iso_utc(when), str(raw)
+
+
+def iso_utc(when: dt.datetime) -> str:
+    """Fixed-width ISO 8601 in UTC with microseconds: sorts correctly as text."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _attrs(req: RegisterRequest) -> dict[str, Any]:
+    attrs: dict[str, Any] = {name: getattr(req, name, None) for name in EVENT_ATTRS}
+    if (req.lat is None) != (req.lon is None):
+        missing = "lon" if req.lon is None else "lat"
+        raise InvalidRequest.field(
+            missing, "required when " + ("lat" if missing == "lon" else "lon") + " is given"
+        )
+    if req.lat is not None and not (math.isfinite(req.lat) and -90 <= req.lat <= 90):
+        raise InvalidRequest.field("lat", "must be between -90 and 90")
+    if req.lon is not None and not (math.isfinite(req.lon) and -180 <= req.lon <= 180):
+        raise InvalidRequest.field("lon", "must be between -180 and 180")
+    if req.sku_eid is not None and req.product_eid is None:
+        raise InvalidRequest.field("product_eid", "required when sku_eid is given")
+    attrs["client_ip"] = ip_address(req.client_ip, "client_ip", None)
+    attrs["client_ip_v4"] = ip_address(req.client_ip_v4, "client_ip_v4", 4)
+    attrs["client_ip_v6"] = ip_address(req.client_ip_v6, "client_ip_v6", 6)
+    attrs["net_gateway_ipv4"] = ip_address(req.net_gateway_ipv4, "net_gateway_ipv4", 4)
+    attrs["net_gateway_ipv6"] = ip_address(req.net_gateway_ipv6, "net_gateway_ipv6", 6)
+    attrs["net_mac_addr"] = mac_address(req.net_mac_addr)
+    attrs["time_zone"] = time_zone(req.time_zone) if req.time_zone is not None else None
+    attrs["country"] = country(req.country) if req.country is not None else None
+    if req.loyalty_id is not None and req.loyalty_id <= 0:
+        raise InvalidRequest.field("loyalty_id", "must be a positive integer")
+    if req.count_items is not None and not 0 <= req.count_items <= MAX_COUNT_ITEMS:
+        raise InvalidRequest.field("count_items", f"must be between 0 and {MAX_COUNT_ITEMS}")
+    attrs["categories"] = _categories(req.categories)
+    attrs["pixel_data"] = pixel_data(req.pixel_data)
+    attrs["language"] = language(req.accept_language)
+    attrs["sources"] = None
+    return attrs
+
+
+def ip_address(raw: str | None, path: str, version: int | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        raise InvalidRequest.field(path, "not an IP address") from None
+    if version is not None and address.version != version:
+        raise InvalidRequest.field(path, f"not an IPv{version} address")
+    return str(address)
+
+
+def mac_address(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if _MAC_DOTTED.match(text):
+        digits = text.replace(".", "")
+    elif _MAC.match(text):
+        digits = text.replace(":", "").replace("-", "")
+    else:
+        raise InvalidRequest.field("net_mac_addr", "not a MAC address (like 28:87:ba:c1:0d:5e)")
+    digits = digits.lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def time_zone(raw: str) -> str:
+    """An IANA time zone name, case-insensitive, returned in canonical spelling."""
+    found = _time_zones().get(raw.strip().lower())
+    if found is None:
+        raise InvalidRequest.field("time_zone", "not an IANA time zone name (like Europe/Moscow)")
+    return found
+
+
+@lru_cache(maxsize=4096)
+def country(raw: str) -> str:
+    """ISO 3166 alpha-2/alpha-3 code or English name → alpha-2 code."""
+    try:
+        return str(pycountry.countries.lookup(raw.strip()).alpha_2)
+    except LookupError:
+        raise InvalidRequest.field(
+            "country", "not an ISO 3166 country code or English country name"
+        ) from None
+
+
+def _categories(raw: list[str] | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > MAX_CATEGORIES:
+        raise InvalidRequest.field("categories", f"more than {MAX_CATEGORIES} items")
+    for i, item in enumerate(raw):
+        check_string(f"categories[{i}]", item)
+    return msgspec.json.encode(raw).decode()
+
+
+def pixel_data(raw: dict[str, Any] | None) -> str | None:
+    """Flat object: scalar values or arrays of scalars, at most 1 KB as compact UTF-8 JSON."""
+    if raw is None:
+        return None
+    for key, value in raw.items():
+        path = f"pixel_data.{key}"
+        check_string(path, key)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                raise InvalidRequest.field(path, "nested objects are not allowed")
+            if isinstance(item, list):
+                raise InvalidRequest.field(path, "arrays may hold only scalars")
+            if isinstance(item, str):
+                check_string(path, item, MAX_PIXEL_DATA_BYTES)
+    encoded = msgspec.json.encode(raw)
+    if len(encoded) > MAX_PIXEL_DATA_BYTES:
+        raise InvalidRequest.field(
+            "pixel_data", f"{len(encoded)} bytes as compact JSON; at most {MAX_PIXEL_DATA_BYTES}"
+        )
+    return encoded.decode()
+
+
+def language(accept_language: str | None) -> str | None:
+    """The primary language (ISO 639 code) of the highest-weighted Accept-Language entry."""
+    if not accept_language:
+        return None
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().split("-")[0].lower()
+        if not _LANGUAGE.match(primary):
+            continue
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        candidate = (-weight, position, primary)
+        if weight > 0 and (best is None or candidate < best):
+            best = candidate
+    return best[2] if best else None

@@ -1,0 +1,173 @@
+"""Every setting, declared once: name, type, default, help.
+
+The table drives the ``serve`` flags, the ``GOALLINE_*`` environment variables, ``goalline
+settings`` and docs/configuration.md (a test keeps the doc in step). Precedence: flag >
+environment > default. Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "GOALLINE_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+DEFAULT_DATABASE = "goalline.db"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        name="database",
+        type=str,
+        default=DEFAULT_DATABASE,
+        help="Where events are stored: a SQLite file path (or sqlite:///path) or a "
+        "postgresql://user@host/db URL.",
+        secret=True,
+    ),
+    Setting(name="host", type=str, default="127.0.0.1", help="Interface the HTTP server binds."),
+    Setting(name="port", type=int, default=8080, help="TCP port the HTTP server listens on."),
+    Setting(
+        name="workers",
+        type=int,
+        default=1,
+        help="HTTP worker processes. SQLite serialises writes, so more than one helps only "
+        "with PostgreSQL or read-heavy loads.",
+    ),
+    Setting(
+        name="error_status",
+        type=str,
+        default="mirror",
+        choices=("mirror", "200"),
+        help="HTTP status of error replies: 'mirror' copies the envelope's error code "
+        "(400, 401, ...); '200' answers every reply with HTTP 200 for legacy clients that "
+        "only read the body.",
+    ),
+    Setting(
+        name="max_body_bytes",
+        type=int,
+        default=10 * 1024 * 1024,
+        help="Largest request body accepted; larger bodies get error 413.",
+    ),
+    Setting(
+        name="max_future_seconds",
+        type=int,
+        default=3600,
+        help="How far past the server clock an event `date` may lie before it is refused "
+        "(allows for client clock skew).",
+    ),
+    Setting(
+        name="default_phone_region",
+        type=str,
+        default="",
+        help="ISO country whose national format is assumed for phone numbers written without "
+        "'+' (e.g. RU). Empty: such numbers are read as international digits.",
+    ),
+    Setting(
+        name="sqlite_synchronous",
+        type=str,
+        default="FULL",
+        choices=("FULL", "NORMAL"),
+        help="SQLite durability. FULL: an acknowledged event survives power loss. NORMAL: "
+        "survives a process crash, may lose the last transactions on power loss.",
+    ),
+    Setting(
+        name="pg_pool_size",
+        type=int,
+        default=8,
+        help="PostgreSQL connections per process.",
+    ),
+    Setting(
+        name="log_level",
+        type=str,
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="Least severe log level written.",
+    ),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database: str = DEFAULT_DATABASE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    error_status: str = "mirror"
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_future_seconds: int = 3600
+    default_phone_region: str = ""
+    sqlite_synchronous: str = "FULL"
+    pg_pool_size: int = 8
+    log_level: str = "info"
+
+    def __repr__(self) -> str:  # the database URL may carry a password
+        shown = {
+            f.name: ("***" if BY_NAME[f.name].secret else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+        return f"Settings({shown})"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as GOALLINE_* variables, for worker processes started by uvicorn."""
+        return {BY_NAME[f.name].env: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+class SettingError(ValueError):
+    """A setting's value cannot be used; the message names the setting and the value."""
+
+
+def convert(setting: Setting, raw: Any) -> Any:
+    """Cast ``raw`` to the setting's type, naming key and value when it cannot."""
+    try:
+        value = setting.type(raw)
+    except (TypeError, ValueError):
+        raise SettingError(f"{setting.env}={raw!r}: expected {setting.type.__name__}") from None
+    if setting.choices:
+        match = {c.lower(): c for c in setting.choices}.get(str(value).lower())
+        if match is None:
+            raise SettingError(
+                f"{setting.env}={raw!r}: expected one of {', '.join(setting.choices)}"
+            )
+        value = match
+    if setting.type is int and value < 0:
+        raise SettingError(f"{setting.env}={raw!r}: must not be negative")
+    return value
+
+
+def load(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings: ``overrides`` (flags; None values ignored) > ``environ`` > defaults."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if overrides.get(setting.name) is not None:
+            values[setting.name] = convert(setting, overrides[setting.name])
+        elif setting.env in environ:
+            values[setting.name] = convert(setting, environ[setting.env])
+    return Settings(**values)

@@ -1,0 +1,116 @@
+"""Where SQLite and PostgreSQL differ: placeholders, DDL types, driver errors, connections.
+
+Queries are written once, with ``?`` placeholders, in storage/queries.py; a dialect turns them
+into its own paramstyle once per statement text (cached).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    #: DDL fragments substituted into migrations.
+    ddl: dict[str, str]
+
+    def sql(self, query: str) -> str:
+        return _to_pyformat(query) if self.name == "postgres" else query
+
+    def json_value(self, value: Any) -> Any:
+        """A JSON column read back: SQLite gives text, PostgreSQL's jsonb gives objects."""
+        if isinstance(value, str):
+            import msgspec
+
+            return msgspec.json.decode(value)
+        return value
+
+
+@lru_cache(maxsize=512)
+def _to_pyformat(query: str) -> str:
+    return query.replace("%", "%%").replace("?", "%s")
+
+
+SQLITE = Dialect(
+    "sqlite",
+    {
+        "autoid": "INTEGER PRIMARY KEY",
+        "json": "TEXT",
+        "bigint": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+    },
+)
+POSTGRES = Dialect(
+    "postgres",
+    {
+        "autoid": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "json": "JSONB",
+        "bigint": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed ``--database`` value."""
+
+    dialect: Dialect
+    #: SQLite: a file path (or ``:memory:``); PostgreSQL: a libpq connection URL.
+    target: str
+
+    @property
+    def yoyo_url(self) -> str:
+        if self.dialect is SQLITE:
+            return "sqlite:///" + self.target
+        return "postgresql+psycopg://" + self.target.split("://", 1)[1]
+
+    def describe(self) -> str:
+        """For logs and --version: never shows a password."""
+        if self.dialect is SQLITE:
+            return f"sqlite:{self.target}"
+        parts = urlsplit(self.target)
+        host = parts.hostname or "localhost"
+        return (
+            f"postgresql://{parts.username or ''}{'@' if parts.username else ''}{host}"
+            + (f":{parts.port}" if parts.port else "")
+            + parts.path
+        )
+
+
+def locate(database: str) -> Location:
+    """``goalline.db``, ``sqlite:///abs/path.db``, ``postgresql://…`` → a Location."""
+    if database.startswith(("postgresql://", "postgres://")):
+        return Location(POSTGRES, "postgresql://" + database.split("://", 1)[1])
+    path = database
+    if path.startswith("sqlite:///"):
+        path = path[len("sqlite:///") :]
+    elif path.startswith("sqlite:"):
+        path = path[len("sqlite:") :]
+    if "://" in path:
+        raise ValueError(
+            f"GOALLINE_DATABASE={database!r}: expected a SQLite file path or a postgresql:// URL"
+        )
+    import os
+
+    return Location(SQLITE, path if path == ":memory:" else os.path.abspath(path))
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Driver errors that mean "storage unavailable, retry later" rather than a bug."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(w in text for w in ("locked", "busy", "disk", "unable to open", "readonly"))
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover - both are dependencies
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))

@@ -1,0 +1,66 @@
+"""One API call from bytes to bytes: negotiate → decode → dispatch → envelope → encode.
+
+Both transports call ``answer``; it never raises. Every failure becomes the envelope with its
+code, so a client never sees an HTML page or a traceback (SPEC §1).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from goalline.codecs import envelope
+from goalline.codecs.negotiate import Format, reply_format, request_format
+from goalline.errors import ApiError, InternalError
+from goalline.pipeline import dispatch
+from goalline.pipeline.context import Context, Deps
+
+log = logging.getLogger("goalline.api")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    format: Format
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        return envelope.CONTENT_TYPES[self.format]
+
+
+async def answer(
+    deps: Deps,
+    ctx: Context,
+    *,
+    method_name: str,
+    body: bytes,
+    content_type: str = "application/json",
+    accept: str = "",
+    query_format: str | None = None,
+) -> Answer:
+    fmt: Format = reply_format("json", accept, None) if accept else "json"
+    try:
+        in_fmt = request_format(content_type, body)
+        fmt = reply_format(in_fmt, accept, query_format)
+        method = dispatch.find(method_name)
+        request = dispatch.decode(method, body, in_fmt)
+        fmt = reply_format(in_fmt, accept, getattr(request, "format", None) or query_format)
+        data = await dispatch.dispatch(deps, ctx, method, request)
+        reply, status, headers = envelope.success(data), 200, []
+    except ApiError as exc:
+        reply, status, headers = envelope.failure(exc), exc.status, _retry_headers(exc)
+    except Exception:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("internal error in %s (reference %s)", method_name, reference)
+        exc = InternalError(f"internal error (reference {reference})")
+        reply, status, headers = envelope.failure(exc), exc.status, []
+    if deps.settings.error_status == "200":
+        status = 200
+    return Answer(status, envelope.encode(reply, fmt), fmt, headers)
+
+
+def _retry_headers(exc: ApiError) -> list[tuple[str, str]]:
+    return [] if exc.retry_after is None else [("retry-after", str(exc.retry_after))]

@@ -1,0 +1,141 @@
+"""The ASGI application: API calls on a lean path, everything else through Starlette.
+
+``POST /api/v1.1/<method>`` is served straight from ASGI messages (it is the hot path); the path
+is normalised first, so ``/api/v1.1//goals/register`` and ``/api/v1.1/goals/register/`` work as
+real Altcraft clients send them (shared/research/clients.md). Bodies are read up to
+``max_body_bytes`` and refused with 413 beyond it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from goalline.codecs import envelope
+from goalline.errors import ApiError, InvalidRequest, PayloadTooLarge
+from goalline.pipeline.context import Context, Deps
+from goalline.transport.api import Answer, answer
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_PREFIX = "/api/v1.1/"
+_SLASHES = re.compile(r"/{2,}")
+log = logging.getLogger("goalline.http")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class GoallineHTTP:
+    """Routes ``/api/v1.1/*`` to the API and the rest to ``other`` (ops, docs, dashboard)."""
+
+    def __init__(self, deps: Deps, other: ASGIApp) -> None:
+        self.deps = deps
+        self.other = other
+        self.max_body = deps.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.other(scope, receive, send)
+            return
+        path = _SLASHES.sub("/", scope["path"])
+        if not path.startswith(API_PREFIX):
+            await self.other(scope, receive, send)
+            return
+        method_name = path[len(API_PREFIX) :].strip("/")
+        headers = _headers(scope)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ctx = Context(transport="http", outer_token=_outer_token(headers, query))
+        if scope["method"] != "POST":
+            result = await self._refuse(
+                InvalidRequest(f"method: {scope['method']} is not allowed; use POST"),
+                headers,
+                405,
+                [("allow", "POST")],
+            )
+        else:
+            try:
+                body = await _read_body(receive, headers, self.max_body)
+            except BodyTooLarge:
+                result = await self._refuse(
+                    PayloadTooLarge(f"body: larger than {self.max_body} bytes"), headers
+                )
+            else:
+                result = await answer(
+                    self.deps,
+                    ctx,
+                    method_name=method_name,
+                    body=body,
+                    content_type=headers.get("content-type", ""),
+                    accept=headers.get("accept", ""),
+                    query_format=(query.get("format") or [None])[0],
+                )
+        await _send(send, result)
+
+    async def _refuse(
+        self,
+        error: ApiError,
+        headers: dict[str, str],
+        status: int | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Answer:
+        accept = headers.get("accept", "")
+        fmt = "xml" if "xml" in accept and "json" not in accept else "json"
+        body = envelope.encode(envelope.failure(error), fmt)
+        code = 200 if self.deps.settings.error_status == "200" else (status or error.status)
+        return Answer(code, body, fmt, list(extra or []))
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _outer_token(headers: dict[str, str], query: dict[str, list[str]]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return auth[7:].strip()
+    if query.get("token"):
+        log.warning(
+            "API token passed as ?token= query parameter: deprecated, use the body "
+            "field or an Authorization: Bearer header"
+        )
+        return query["token"][0]
+    return None
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, result: Answer) -> None:
+    headers = [
+        (b"content-type", result.content_type.encode()),
+        (b"content-length", str(len(result.body)).encode()),
+        *((k.encode(), v.encode()) for k, v in result.headers),
+    ]
+    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await send({"type": "http.response.body", "body": result.body})
