@@ -51,7 +51,8 @@ def field_error(message: str) -> InvalidRequest:
 
 
 def _plain(text: str) -> str:
-    text = text.replace("`", "")
+    # ``null`` is always accepted as "absent" (SPEC §1), so naming it as an option is noise.
+    text = text.replace("`", "").replace(" | null", "")
     return text[:1].lower() + text[1:]
 
 

@@ -32,7 +32,9 @@ MAX_CATEGORIES = 100
 MAX_PIXEL_DATA_BYTES = 1024
 MAX_COUNT_ITEMS = 1_000_000_000
 
-_GOAL_CHARS = re.compile(r"[A-Za-z0-9\u0400-\u04FF \t!#$%&*+\-.,:;'=?@^_()\[\]/\\|]*")
+#: The ASCII part of the goal-name alphabet; other characters are checked one by one.
+_GOAL_CHARS = re.compile(r"[A-Za-z0-9 \t!#$%&*+\-.,:;'=?@^_()\[\]/\\|]*")
+_EPOCH = re.compile(r"[0-9]+")
 _MAC = re.compile(r"^(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
 _MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
 _OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
@@ -115,13 +117,21 @@ def goal_name(name: str, path: str) -> str:
         raise InvalidRequest.field(path, "empty goal name")
     if not _GOAL_CHARS.fullmatch(name):
         for ch in name:
-            if not _GOAL_CHARS.fullmatch(ch) and unicodedata.category(ch) != "Sc":
+            if not _GOAL_CHARS.fullmatch(ch) and not _allowed_letter_or_currency(ch):
                 raise InvalidRequest.field(
                     path,
                     f"character {ch!r} is not allowed in goal names (letters, digits, spaces, "
                     "currency symbols and ! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |)",
                 )
     return name
+
+
+@lru_cache(maxsize=4096)
+def _allowed_letter_or_currency(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    if category == "Sc":
+        return True
+    return category[0] == "L" and unicodedata.name(ch, "").startswith(("LATIN ", "CYRILLIC "))
 
 
 def _value(value: float | None, path: str) -> float | None:
@@ -134,7 +144,7 @@ def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str
     """``date`` → (ISO UTC text, the text as sent). Decision recorded in docs/api.md."""
     if raw is None:
         return iso_utc(now), None
-    if isinstance(raw, int) or raw.strip().isdigit():
+    if isinstance(raw, int) or _EPOCH.fullmatch(raw.strip()):
         try:
             when = dt.datetime.fromtimestamp(int(raw), dt.UTC)
         except (OverflowError, OSError, ValueError):
@@ -201,6 +211,8 @@ def ip_address(raw: str | None, path: str, version: int | None) -> str | None:
         address = ipaddress.ip_address(raw.strip())
     except ValueError:
         raise InvalidRequest.field(path, "not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        raise InvalidRequest.field(path, "an IPv6 zone index (%...) is not allowed")
     if version is not None and address.version != version:
         raise InvalidRequest.field(path, f"not an IPv{version} address")
     return str(address)

@@ -1,0 +1,180 @@
+"""The goalline command as users run it: help texts, admin commands with --json, demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from goalline.cli import main
+from goalline.settings import SETTINGS
+
+from conftest import ROOT, goalline, start_server
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["demo"],
+    ["migrate"],
+    ["settings"],
+    ["db"],
+    ["db", "create"],
+    ["db", "list"],
+    ["db", "policy"],
+    ["db", "field"],
+    ["db", "field", "add"],
+    ["pixel"],
+    ["pixel", "create"],
+    ["token"],
+    ["token", "create"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "goalline")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_serve_help_lists_every_setting() -> None:
+    output = CliRunner().invoke(main, ["serve", "--help"]).output
+    for setting in SETTINGS:
+        assert setting.flag in output and setting.env in output
+
+
+def test_admin_commands_print_json(server_database: str) -> None:
+    db = json.loads(
+        goalline(
+            "db",
+            "create",
+            "Shop",
+            "--id",
+            "24",
+            "--unknown-profile",
+            "create",
+            "--json",
+            database=server_database,
+        ).stdout
+    )
+    assert db == {"id": 24, "name": "Shop", "unknown_profile": "create"}
+    second = json.loads(goalline("db", "create", "Next", "--json", database=server_database).stdout)
+    assert second["id"] == 25
+    field = json.loads(
+        goalline(
+            "db",
+            "field",
+            "add",
+            "24",
+            "CRM_ID",
+            "--type",
+            "string",
+            "--json",
+            database=server_database,
+        ).stdout
+    )
+    assert field["name"] == "CRM_ID"
+    pixel = json.loads(
+        goalline(
+            "pixel", "create", "Site", "--db", "24", "--id", "7", "--json", database=server_database
+        ).stdout
+    )
+    assert pixel == {"id": 7, "name": "Site", "db_id": 24}
+    token = json.loads(
+        goalline(
+            "token", "create", "backend", "--db", "24", "--json", database=server_database
+        ).stdout
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", token["token"]) and token["db_ids"] == [24]
+    listed = json.loads(goalline("db", "list", "--json", database=server_database).stdout)
+    assert listed["databases"][0]["fields"] == {"CRM_ID": "string"}
+
+    server = start_server(server_database)
+    try:
+        import httpx2
+
+        r = httpx2.post(
+            server.url + "/api/v1.1/goals/register",
+            json={
+                "token": token["token"],
+                "db_id": 24,
+                "pixel_id": 7,
+                "matching": "custom",
+                "field_name": "CRM_ID",
+                "field_value": 123420,
+                "goal": "card",
+            },
+        )
+        assert r.json()["error"] == 0 and len(r.json()["profile_id"]) == 24
+    finally:
+        server.stop()
+
+
+def test_token_is_stored_only_as_a_hash(server_database: str, kind: str) -> None:
+    created = json.loads(
+        goalline(
+            "token",
+            "create",
+            "t",
+            "--value",
+            "my-altcraft-token-1",
+            "--json",
+            database=server_database,
+        ).stdout
+    )
+    assert created["token"] == "my-altcraft-token-1"
+    if kind == "sqlite":
+        assert b"my-altcraft-token-1" not in Path(server_database).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db", "field", "add", "9", "x", "--type", "int"], "database 9 not found"),
+        (["pixel", "create", "p", "--db", "9"], "database 9 not found"),
+        (["token", "create", "t", "--db", "9"], "database 9 not found"),
+        (["db", "create", "x", "--unknown-profile", "maybe"], "Invalid value"),
+    ],
+)
+def test_admin_errors_are_one_clear_line(
+    server_database: str, args: list[str], message: str
+) -> None:
+    result = goalline(*args, database=server_database, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOALLINE_PORT", "http")
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code == 2
+    assert "GOALLINE_PORT='http': expected int" in result.output
+
+
+def test_demo_prints_a_curl_that_works(server_database: str) -> None:
+    seeded = json.loads(goalline("demo", "--json", database=server_database).stdout)
+    again = json.loads(goalline("demo", "--json", database=server_database).stdout)
+    assert again["profiles"] == seeded["profiles"]  # seeding twice changes nothing
+    server = start_server(server_database)
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        command = seeded["curl"].replace(":8080", f":{port}")
+        out = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+        reply = json.loads(out.stdout)
+        assert reply["error"] == 0
+        assert reply["profile_id"] == seeded["profiles"]["john@example.com"]
+    finally:
+        server.stop()
+
+
+def test_docs_list_every_setting() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.env}`" in doc and f"`{setting.flag}`" in doc, setting.name
