@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from goalline import settings as settings_mod
 from goalline.pipeline.context import Deps
+from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
 from goalline.storage.store import Store, open_store
 from goalline.transport.http import GoallineHTTP
@@ -41,10 +43,15 @@ def open_migrated(settings: Settings) -> Store:
 
 
 def build(settings: Settings, store: Store | None = None) -> App:
-    """The whole service for ``settings`` (a ready ``store`` may be passed in, e.g. by tests)."""
+    """The whole service for ``settings``. A ``store`` passed in stays the caller's to close;
+    one opened here is closed when the server shuts down."""
+    owned = store is None
     store = store or open_migrated(settings)
-    deps = Deps(store=store, settings=settings)
-    ops = build_ops(deps, on_shutdown=store.close)
+    limiter = None
+    if settings.rate_limit > 0:
+        limiter = RateLimiter(settings.rate_limit, burst=math.ceil(2 * settings.rate_limit))
+    deps = Deps(store=store, settings=settings, limiter=limiter)
+    ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None)
     return App(deps=deps, asgi=GoallineHTTP(deps, ops))
 
 

@@ -102,7 +102,7 @@ def _setting_options(fn: F) -> F:
         kind: Any = (
             click.Choice(setting.choices, case_sensitive=False)
             if setting.choices
-            else (click.INT if setting.type is int else click.STRING)
+            else {int: click.INT, float: click.FLOAT}.get(setting.type, click.STRING)
         )
         fn = click.option(
             setting.flag,
@@ -141,7 +141,10 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
         return
     from goalline.app import build
 
-    uvicorn.run(build(settings, store).asgi, **common)
+    try:
+        uvicorn.run(build(settings, store).asgi, **common)
+    finally:
+        store.close()
 
 
 def _print_demo(seeded: demo.Demo, settings: Settings) -> None:

@@ -68,6 +68,20 @@ SETTINGS: tuple[Setting, ...] = (
         help="Largest request body accepted; larger bodies get error 413.",
     ),
     Setting(
+        name="max_in_flight",
+        type=int,
+        default=512,
+        help="API requests handled at once per process; beyond it requests get error 503 with "
+        "Retry-After instead of queueing without bound.",
+    ),
+    Setting(
+        name="rate_limit",
+        type=float,
+        default=0.0,
+        help="Requests per second allowed per API token and process (bursts up to twice "
+        "that); beyond it error 429 with Retry-After. 0 turns the limit off.",
+    ),
+    Setting(
         name="max_future_seconds",
         type=int,
         default=3600,
@@ -115,6 +129,8 @@ class Settings:
     workers: int = 1
     error_status: str = "mirror"
     max_body_bytes: int = 10 * 1024 * 1024
+    max_in_flight: int = 512
+    rate_limit: float = 0.0
     max_future_seconds: int = 3600
     default_phone_region: str = ""
     sqlite_synchronous: str = "FULL"
@@ -153,7 +169,7 @@ def convert(setting: Setting, raw: Any) -> Any:
                 f"{setting.env}={raw!r}: expected one of {', '.join(setting.choices)}"
             )
         value = match
-    if setting.type is int and value < 0:
+    if setting.type in (int, float) and value < 0:
         raise SettingError(f"{setting.env}={raw!r}: must not be negative")
     return value
 

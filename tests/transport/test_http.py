@@ -190,3 +190,27 @@ def test_every_error_code_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
     for code in ERROR_CODES:
         assert f"| {code} |" in doc, f"error code {code} missing from docs/api.md"
+
+
+def test_rate_limit_answers_429_with_retry_after(store: Store, seeded: Seeded) -> None:
+    app = build(Settings(database=store.location.target, rate_limit=1), store)
+    with TestClient(app.asgi) as c:
+        body = {"token": seeded.token, "db_id": 1, "pixel_id": 1, "email": "a@example.com"}
+        replies = [c.post(URL, json=body) for _ in range(3)]
+        other = c.post(URL, json={**body, "token": seeded.scoped_token})
+    assert [r.status_code for r in replies] == [200, 200, 429]
+    assert replies[2].headers["retry-after"] == "1"
+    assert replies[2].json()["error_text"] == "token: more than 1 requests per second; retry in 1 s"
+    assert other.status_code == 200  # buckets are per token
+    assert len(events(store)) == 3
+
+
+def test_overload_answers_503_before_reading_the_body(store: Store, seeded: Seeded) -> None:
+    app = build(Settings(database=store.location.target, max_in_flight=0), store)
+    with TestClient(app.asgi) as c:
+        r = c.post(URL, json={"token": seeded.token, "db_id": 1, "pixel_id": 1})
+        noop = c.post("/bench/noop", content=b"{}")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json() == {"error": 503, "error_text": "server: overloaded; nothing was recorded"}
+    assert noop.json() == {"error": 0, "error_text": "Successful operation"}
+    assert events(store) == []

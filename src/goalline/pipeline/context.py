@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from goalline.errors import Unauthorized
+from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
 from goalline.storage.store import Store
 
@@ -17,6 +18,7 @@ class Deps:
 
     store: Store
     settings: Settings
+    limiter: RateLimiter | None = None
 
 
 @dataclass

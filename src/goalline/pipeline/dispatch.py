@@ -75,4 +75,6 @@ def find(name: str) -> Method:
 async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> dict[str, Any]:
     """Run ``method`` for a decoded request; the token in the body wins over the header's."""
     ctx.token = getattr(request, "token", None) or ctx.outer_token
+    if deps.limiter is not None and ctx.token:
+        deps.limiter.check(ctx.token)
     return await method.handler(deps, ctx, request)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from goalline.codecs import envelope
-from goalline.errors import ApiError, InvalidRequest, PayloadTooLarge
+from goalline.errors import ApiError, InvalidRequest, PayloadTooLarge, Unavailable
 from goalline.pipeline.context import Context, Deps
 from goalline.transport.api import Answer, answer
 
@@ -26,6 +26,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/api/v1.1/"
+#: A do-nothing endpoint on the same stack: the benchmark's baseline (docs/performance.md).
+NOOP_PATH = "/bench/noop"
+_NOOP_REPLY = envelope.encode(envelope.success({}), "json")
 _SLASHES = re.compile(r"/{2,}")
 log = logging.getLogger("goalline.http")
 
@@ -41,6 +44,8 @@ class GoallineHTTP:
         self.deps = deps
         self.other = other
         self.max_body = deps.settings.max_body_bytes
+        self.max_in_flight = deps.settings.max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,8 +53,24 @@ class GoallineHTTP:
             return
         path = _SLASHES.sub("/", scope["path"])
         if not path.startswith(API_PREFIX):
-            await self.other(scope, receive, send)
+            if path == NOOP_PATH:
+                await _read_body(receive, {}, self.max_body)
+                await _send(send, Answer(200, _NOOP_REPLY, "json"))
+            else:
+                await self.other(scope, receive, send)
             return
+        if self.in_flight >= self.max_in_flight:
+            # Shed load before reading the body: memory stays bounded (SPEC §1, 503).
+            error = Unavailable("server: overloaded; nothing was recorded", retry_after=1)
+            await _send(send, await self._refuse(error, _headers(scope)))
+            return
+        self.in_flight += 1
+        try:
+            await self._api(scope, receive, send, path)
+        finally:
+            self.in_flight -= 1
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method_name = path[len(API_PREFIX) :].strip("/")
         headers = _headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -91,7 +112,8 @@ class GoallineHTTP:
         fmt = "xml" if "xml" in accept and "json" not in accept else "json"
         body = envelope.encode(envelope.failure(error), fmt)
         code = 200 if self.deps.settings.error_status == "200" else (status or error.status)
-        return Answer(code, body, fmt, list(extra or []))
+        retry = [] if error.retry_after is None else [("retry-after", str(error.retry_after))]
+        return Answer(code, body, fmt, [*(extra or []), *retry])
 
 
 def _headers(scope: Scope) -> dict[str, str]:
