@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from goalline import settings as settings_mod
+from goalline.pipeline import dedupe
 from goalline.pipeline.context import Deps
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
@@ -42,7 +46,12 @@ def open_migrated(settings: Settings) -> Store:
     return store
 
 
-def build(settings: Settings, store: Store | None = None) -> App:
+def build(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> App:
     """The whole service for ``settings``. A ``store`` passed in stays the caller's to close;
     one opened here is closed when the server shuts down."""
     owned = store is None
@@ -50,11 +59,26 @@ def build(settings: Settings, store: Store | None = None) -> App:
     limiter = None
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, burst=math.ceil(2 * settings.rate_limit))
-    deps = Deps(store=store, settings=settings, limiter=limiter)
-    ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None)
+    deps = Deps(
+        store=store, settings=settings, limiter=limiter, **({"clock": clock} if clock else {})
+    )
+    background = [lambda: forget_expired_requests(deps)] if settings.dedup_window > 0 else []
+    ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None, background=background)
     return App(deps=deps, asgi=GoallineHTTP(deps, ops))
 
 
 def create_app() -> GoallineHTTP:
     """uvicorn factory (``goalline.app:create_app``): settings from GOALLINE_* variables."""
     return build(settings_mod.load()).asgi
+
+
+async def forget_expired_requests(deps: Deps) -> None:
+    """Delete expired request-log keys every ``dedup_cleanup_seconds``, a batch per transaction,
+    so the cleanup never holds the write lock for long (issue 5)."""
+    while True:
+        await asyncio.sleep(deps.settings.dedup_cleanup_seconds)
+        try:
+            while await deps.store.write(lambda tx: dedupe.forget_expired(tx, deps.clock())):
+                await asyncio.sleep(0)
+        except Exception:  # storage down: try again next period
+            log.warning("request-log cleanup failed; retrying later", exc_info=True)

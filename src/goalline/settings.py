@@ -82,6 +82,20 @@ SETTINGS: tuple[Setting, ...] = (
         "that); beyond it error 429 with Retry-After. 0 turns the limit off.",
     ),
     Setting(
+        name="dedup_window",
+        type=int,
+        default=86400,
+        help="Seconds a data-changing request is remembered: a repeat (same Request-ID header "
+        "and token, or same content) gets the original reply and changes nothing. 0 turns "
+        "request deduplication off.",
+    ),
+    Setting(
+        name="dedup_cleanup_seconds",
+        type=int,
+        default=1800,
+        help="How often expired request keys are deleted, in small batches.",
+    ),
+    Setting(
         name="max_future_seconds",
         type=int,
         default=3600,
@@ -131,6 +145,8 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_in_flight: int = 512
     rate_limit: float = 0.0
+    dedup_window: int = 86400
+    dedup_cleanup_seconds: int = 1800
     max_future_seconds: int = 3600
     default_phone_region: str = ""
     sqlite_synchronous: str = "FULL"
@@ -187,3 +203,12 @@ def load(
         elif setting.env in environ:
             values[setting.name] = convert(setting, environ[setting.env])
     return Settings(**values)
+
+
+def markdown_table() -> str:
+    """The settings table of docs/configuration.md (scripts/sync-docs rewrites it from here)."""
+    rows = ["| flag | environment variable | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        choices = f" One of: {', '.join(s.choices)}." if s.choices else ""
+        rows.append(f"| `{s.flag}` | `{s.env}` | `{s.default}` | {s.help}{choices} |")
+    return "\n".join(rows)

@@ -1,13 +1,15 @@
-"""Fixtures of the contract tests: a database per test module, on SQLite and on PostgreSQL.
+"""Fixtures of the contract tests: databases made once per test module, on SQLite and on
+PostgreSQL.
 
-The seed examples and wire tests share one real server per module and store (each test reads
-back only the events its own replies name); durability tests take conftest's per-test
+The seed examples and wire tests share real servers per module and store (each test reads back
+only the events its own replies name); durability tests take conftest's per-test
 ``server_database``, since they kill their server.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -17,11 +19,21 @@ STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module", params=STORES)
-def module_database(
+def new_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """An empty database for one module's real server: a SQLite file or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("contract") / "served.db"
-        return str(path)
-    return _pg_schema_url(request)
+) -> Callable[[], str]:
+    """Makes empty databases for one module's servers: SQLite files or PostgreSQL schemas
+    (dropped when the module is done)."""
+    counter = itertools.count()
+
+    def make() -> str:
+        if request.param == "sqlite":
+            return str(tmp_path_factory.mktemp("contract") / f"served-{next(counter)}.db")
+        return _pg_schema_url(request)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def module_database(new_database: Callable[[], str]) -> str:
+    return new_database()

@@ -289,7 +289,7 @@ def test_unknown_profile_id_is_recorded_or_refused(
     r = register(client, seeded, matching="profile_id", profile_id="0" * 24)
     assert r.json()["error"] == 0 and "profile_id" not in r.json()  # record
     set_policy(store, "create")  # a profile id is never invented, so create cannot apply
-    r = register(client, seeded, matching="profile_id", profile_id="0" * 24)
+    r = register(client, seeded, matching="profile_id", profile_id="0" * 24, goal="again")
     assert r.status_code == 404
     assert len(events(store)) == 1
 

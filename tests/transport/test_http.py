@@ -196,7 +196,7 @@ def test_rate_limit_answers_429_with_retry_after(store: Store, seeded: Seeded) -
     app = build(Settings(database=store.location.target, rate_limit=1), store)
     with TestClient(app.asgi) as c:
         body = {"token": seeded.token, "db_id": 1, "pixel_id": 1, "email": "a@example.com"}
-        replies = [c.post(URL, json=body) for _ in range(3)]
+        replies = [c.post(URL, json={**body, "goal": f"g{i}"}) for i in range(3)]
         other = c.post(URL, json={**body, "token": seeded.scoped_token})
     assert [r.status_code for r in replies] == [200, 200, 429]
     assert replies[2].headers["retry-after"] == "1"

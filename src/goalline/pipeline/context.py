@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from goalline.errors import Unauthorized
+from goalline.pipeline.dedupe import Guard
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
 from goalline.storage.store import Store
@@ -19,6 +21,8 @@ class Deps:
     store: Store
     settings: Settings
     limiter: RateLimiter | None = None
+    #: The clock every request reads its time from (tests move it to expire dedup windows).
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
 @dataclass
@@ -30,6 +34,11 @@ class Context:
     outer_token: str | None = None
     token: str | None = None
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: The Request-ID (or X-Request-ID) header, when the client sent one.
+    request_id: str | None = None
+    reply_format: str = "json"
+    #: Set by dispatch for data-changing methods: run the unit of work at most once.
+    guard: Guard | None = None
 
     @property
     def now_iso(self) -> str:

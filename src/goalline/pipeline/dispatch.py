@@ -12,7 +12,7 @@ from goalline.codecs import json as json_codec
 from goalline.codecs import xml as xml_codec
 from goalline.codecs.negotiate import Format
 from goalline.errors import NotFound
-from goalline.pipeline import profiles, register
+from goalline.pipeline import dedupe, profiles, register
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import (
     XML_ARRAYS,
@@ -30,6 +30,7 @@ class Method:
     request: type[msgspec.Struct]
     handler: Handler
     summary: str
+    writes: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -40,12 +41,14 @@ METHODS: dict[str, Method] = {
             RegisterRequest,
             register.handle,
             "Register goal achievements and goal values for a profile",
+            writes=True,
         ),
         Method(
             "profiles/import",
             ProfileImportRequest,
             profiles.handle_import,
             "Create or update one profile by matching",
+            writes=True,
         ),
         Method(
             "profiles/get",
@@ -77,4 +80,20 @@ async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> di
     ctx.token = getattr(request, "token", None) or ctx.outer_token
     if deps.limiter is not None and ctx.token:
         deps.limiter.check(ctx.token)
+    window = deps.settings.dedup_window
+    if method.writes and window > 0 and ctx.token:
+        key = dedupe.request_key(
+            method=method.name,
+            token=ctx.token,
+            request_id=ctx.request_id,
+            request=request,
+            reply_format=ctx.reply_format,
+        )
+        ctx.guard = dedupe.guard(
+            key=key,
+            method=method.name,
+            now=ctx.now,
+            window_seconds=window,
+            reply_format=ctx.reply_format,
+        )
     return await method.handler(deps, ctx, request)

@@ -14,7 +14,7 @@ from typing import Any
 
 from goalline.errors import Conflict, InvalidRequest, NotFound
 from goalline.model import SYSTEM_FIELDS, MatchKey
-from goalline.pipeline import match
+from goalline.pipeline import dedupe, match
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import ProfileGetRequest, ProfileImportRequest
@@ -208,17 +208,16 @@ async def handle_import(deps: Deps, ctx: Context, req: ProfileImportRequest) -> 
         raise InvalidRequest.field("data", "must be an object")
     key = import_key(req, deps.settings.default_phone_region)
     token_hash = ctx.token_hash()
-    profile_id, _ = await deps.store.write(
-        lambda tx: import_profile(
-            tx,
-            token_hash=token_hash,
-            req=req,
-            key=key,
-            phone_region=deps.settings.default_phone_region,
-            now=ctx.now_iso,
+    region = deps.settings.default_phone_region
+    now = ctx.now_iso
+
+    def work(tx: Tx) -> dict[str, Any]:
+        profile_id, _ = import_profile(
+            tx, token_hash=token_hash, req=req, key=key, phone_region=region, now=now
         )
-    )
-    return {"profile_id": profile_id}
+        return {"profile_id": profile_id}
+
+    return await deps.store.write(lambda tx: dedupe.once(tx, ctx.guard, work))
 
 
 # -- profiles/get -----------------------------------------------------------------------------

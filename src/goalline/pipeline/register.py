@@ -1,5 +1,5 @@
-"""``goals/register``: validate → authorise → match → store → enrich the profile, in one unit
-of work (SPEC §2). The reply is built only after the transaction commits.
+"""``goals/register``: validate → authorise → deduplicate → match → store → enrich the profile,
+in one unit of work (SPEC §2). The reply is built only after the transaction commits.
 """
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from goalline.errors import NotFound
+from goalline.errors import Conflict, NotFound
 from goalline.model import PROFILE_ENRICHMENT, Registration
-from goalline.pipeline import profiles, validate
+from goalline.pipeline import dedupe, profiles, validate
 from goalline.pipeline.auth import authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import RegisterRequest
@@ -21,6 +21,17 @@ from goalline.storage.store import Tx
 class Registered:
     profile_id: str | None
     event_ids: list[int]
+    #: Events whose external_type + external_event_id were already stored with this payload.
+    duplicate_ids: list[int]
+
+    def reply(self) -> dict[str, Any]:
+        reply: dict[str, Any] = {}
+        if self.profile_id is not None:
+            reply["profile_id"] = self.profile_id
+        reply["event_ids"] = self.event_ids
+        if self.duplicate_ids:
+            reply["duplicate_event_ids"] = self.duplicate_ids
+        return reply
 
 
 def store_registration(tx: Tx, reg: Registration, token_hash: str, received_at: str) -> Registered:
@@ -37,13 +48,8 @@ def store_registration(tx: Tx, reg: Registration, token_hash: str, received_at: 
         if policy == "reject" or key.kind == "profile_id":
             raise NotFound(f"profile: no profile with {key.describe()} in database {reg.db_id}")
         fields = q.fields_of(tx, reg.db_id)
-        profile_id = profiles.create(
-            tx,
-            db_id=reg.db_id,
-            data=profiles.data_from_key(key, fields),
-            fields=fields,
-            now=received_at,
-        )
+        data = profiles.data_from_key(key, fields)
+        profile_id = profiles.create(tx, db_id=reg.db_id, data=data, fields=fields, now=received_at)
     head = (reg.db_id, reg.pixel_id, profile_id, reg.matching, key.kind, key.field, match_key)
     tail = (
         reg.event_at,
@@ -56,10 +62,45 @@ def store_registration(tx: Tx, reg: Registration, token_hash: str, received_at: 
         *reg.attrs.values(),
     )
     rows = [(*head, goal.name, goal.value, *tail) for goal in reg.goals]
-    event_ids = q.insert_events(tx, rows)
-    if profile_id is not None and reg.enrich_profile:
+    if reg.attrs["external_event_id"] is None:
+        event_ids = q.insert_events(tx, [(*row, None) for row in rows])
+        duplicate_ids: list[int] = []
+    else:
+        event_ids, duplicate_ids = _insert_idempotent(tx, reg, rows)
+    if profile_id is not None and reg.enrich_profile and len(duplicate_ids) < len(event_ids):
         enrich_profile(tx, profile_id, reg)
-    return Registered(profile_id, event_ids)
+    return Registered(profile_id, event_ids, duplicate_ids)
+
+
+def _insert_idempotent(
+    tx: Tx, reg: Registration, rows: list[tuple[Any, ...]]
+) -> tuple[list[int], list[int]]:
+    """Store each event once per (database, external_type, external_event_id, goal name).
+
+    A repeat with the same payload stores nothing and reports the stored event; the same key
+    with another payload is a 409 that names the key (issue 5). The payload leaves out what a
+    retry cannot keep equal: the server-side receive time, the matched profile, the token.
+    """
+    payload = tuple(v for k, v in reg.attrs.items() if k != "sources")
+    common = (
+        reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
+        reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
+    )  # fmt: skip
+    event_ids: list[int] = []
+    duplicate_ids: list[int] = []
+    for goal, row in zip(reg.goals, rows, strict=True):
+        fingerprint = dedupe.fingerprint((goal.name, goal.value, *common))
+        event_id, stored = q.insert_event_once(tx, (*row, fingerprint))
+        if stored is not None:
+            if stored != fingerprint:
+                raise Conflict(
+                    f"external_event_id: {reg.attrs['external_type']!r}/"
+                    f"{reg.attrs['external_event_id']!r} for goal {goal.name!r} was already "
+                    f"stored with a different payload (event {event_id})"
+                )
+            duplicate_ids.append(event_id)
+        event_ids.append(event_id)
+    return event_ids, duplicate_ids
 
 
 def enrich_profile(tx: Tx, profile_id: str, reg: Registration) -> None:
@@ -81,9 +122,9 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
     )
     token_hash = ctx.token_hash()
     received_at = ctx.now_iso
-    done = await deps.store.write(lambda tx: store_registration(tx, reg, token_hash, received_at))
-    reply: dict[str, Any] = {}
-    if done.profile_id is not None:
-        reply["profile_id"] = done.profile_id
-    reply["event_ids"] = done.event_ids
-    return reply
+    guard = ctx.guard
+
+    def work(tx: Tx) -> dict[str, Any]:
+        return store_registration(tx, reg, token_hash, received_at).reply()
+
+    return await deps.store.write(lambda tx: dedupe.once(tx, guard, work))

@@ -214,6 +214,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "enrich_profile",
     "token_id",
     *EVENT_ATTRS,
+    "fingerprint",
 )
 _ROW_MARKS = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
 #: Rows per INSERT: keeps the placeholder count under SQLite's 32,766 limit.
@@ -233,6 +234,31 @@ def insert_events(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[int]:
         params = [value for row in chunk for value in row]
         ids.extend(sorted(int(r[0]) for r in tx.all(query, params)))
     return ids
+
+
+def insert_event_once(tx: Tx, row: Sequence[Any]) -> tuple[int, str | None]:
+    """Insert one event carrying an external id unless its key is taken.
+
+    Returns (id, None) when inserted, else (the stored event's id, its fingerprint). On
+    PostgreSQL a concurrent insert of the same key waits for the other transaction first.
+    """
+    inserted = tx.one(
+        f"INSERT INTO goal_events ({', '.join(EVENT_COLUMNS)}) VALUES {_ROW_MARKS} "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        row,
+    )
+    if inserted is not None:
+        return int(inserted[0]), None
+    values = dict(zip(EVENT_COLUMNS, row, strict=True))
+    stored = tx.one(
+        "SELECT id, fingerprint FROM goal_events WHERE db_id = ? "
+        "AND COALESCE(external_type, '') = ? AND external_event_id = ? "
+        "AND COALESCE(goal, '') = ?",
+        (values["db_id"], values["external_type"] or "", values["external_event_id"],
+         values["goal"] or ""),
+    )  # fmt: skip
+    assert stored is not None, "conflict without a stored event"
+    return int(stored[0]), str(stored[1])
 
 
 def events(tx: Tx, where: str = "1 = 1", params: Sequence[Any] = ()) -> list[dict[str, Any]]:

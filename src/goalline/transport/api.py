@@ -15,6 +15,7 @@ from goalline.codecs.negotiate import Format, reply_format, request_format
 from goalline.errors import ApiError, InternalError
 from goalline.pipeline import dispatch
 from goalline.pipeline.context import Context, Deps
+from goalline.pipeline.dedupe import Replayed
 
 log = logging.getLogger("goalline.api")
 
@@ -48,8 +49,11 @@ async def answer(
         method = dispatch.find(method_name)
         request = dispatch.decode(method, body, in_fmt)
         fmt = reply_format(in_fmt, accept, getattr(request, "format", None) or query_format)
+        ctx.reply_format = fmt
         data = await dispatch.dispatch(deps, ctx, method, request)
         reply, status, headers = envelope.success(data), 200, []
+    except Replayed as done:
+        return Answer(200, done.reply, done.reply_format, duplicate_headers(done.key))  # type: ignore[arg-type]
     except ApiError as exc:
         reply, status, headers = envelope.failure(exc), exc.status, _retry_headers(exc)
     except Exception:
@@ -60,6 +64,16 @@ async def answer(
     if deps.settings.error_status == "200":
         status = 200
     return Answer(status, envelope.encode(reply, fmt), fmt, headers)
+
+
+def duplicate_headers(key: str) -> list[tuple[str, str]]:
+    """Altcraft's current and older (``X-``) spellings of the duplicate markers."""
+    return [
+        ("duplicate-key", key),
+        ("duplicate-request", "true"),
+        ("x-duplicate-key", key),
+        ("x-duplicate-request", "true"),
+    ]
 
 
 def _retry_headers(exc: ApiError) -> list[tuple[str, str]]:

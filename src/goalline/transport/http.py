@@ -74,7 +74,12 @@ class GoallineHTTP:
         method_name = path[len(API_PREFIX) :].strip("/")
         headers = _headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        ctx = Context(transport="http", outer_token=_outer_token(headers, query))
+        ctx = Context(
+            transport="http",
+            outer_token=_outer_token(headers, query),
+            now=self.deps.clock(),
+            request_id=headers.get("request-id") or headers.get("x-request-id") or None,
+        )
         if scope["method"] != "POST":
             result = await self._refuse(
                 InvalidRequest(f"method: {scope['method']} is not allowed; use POST"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +16,13 @@ from goalline import __version__
 from goalline.pipeline.context import Deps
 
 
-def build_ops(deps: Deps, on_shutdown: Callable[[], None]) -> Starlette:
+def build_ops(
+    deps: Deps,
+    on_shutdown: Callable[[], None],
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+) -> Starlette:
+    """Ops routes; ``background`` tasks run from start-up to shutdown."""
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
@@ -48,7 +54,11 @@ def build_ops(deps: Deps, on_shutdown: Callable[[], None]) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for job in background]
         yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         on_shutdown()
 
     return Starlette(

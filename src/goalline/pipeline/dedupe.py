@@ -1,0 +1,134 @@
+"""Exactly-once (SPEC §2 "Duplicates"; issue 5): request fingerprints and the request log.
+
+A data-changing request gets a key: its ``Request-ID`` (or ``X-Request-ID``) header with the
+caller's token and the method, else a checksum of the method, the token, the reply format and
+the request as decoded (so key order, whitespace and JSON-vs-XML spelling do not matter). The
+unit of work claims the key in the request log first and stores the encoded reply there in the
+same transaction as the events. A repeat inside the window therefore finds the reply and gets
+it back byte for byte, with ``Duplicate-Key`` and ``Duplicate-Request: true``, and changes
+nothing; two racing repeats serialise on the log's primary key, so exactly one does the work.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from goalline.codecs import envelope
+from goalline.storage.store import Tx
+
+Work = Callable[[Tx], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a unit of work needs to run at most once."""
+
+    key: str
+    method: str
+    now: str
+    expires: str
+    reply_format: str
+
+
+class Replayed(Exception):
+    """The request was already done inside the window; ``reply`` is the original reply."""
+
+    def __init__(self, key: str, reply: bytes, reply_format: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.reply = reply
+        self.reply_format = reply_format
+
+
+def request_key(
+    *, method: str, token: str, request_id: str | None, request: Any, reply_format: str
+) -> str:
+    """The Duplicate-Key: 28 characters of base64 SHA-1, like Altcraft's."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    if request_id:
+        digest.update(b"id\0" + method.encode() + b"\0" + token.encode() + b"\0")
+        digest.update(request_id.encode())
+    else:
+        digest.update(b"sum\0" + method.encode() + b"\0" + token.encode() + b"\0")
+        digest.update(reply_format.encode() + b"\0" + msgspec.json.encode(request))
+    return base64.b64encode(digest.digest()).decode()
+
+
+def guard(
+    *, key: str, method: str, now: dt.datetime, window_seconds: int, reply_format: str
+) -> Guard:
+    return Guard(
+        key=key,
+        method=method,
+        now=_iso(now),
+        expires=_iso(now + dt.timedelta(seconds=window_seconds)),
+        reply_format=reply_format,
+    )
+
+
+def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
+    """Run ``work`` unless ``guard``'s key is already done; then raise Replayed instead."""
+    if guard is None:
+        return work(tx)
+    stored = claim(tx, guard)
+    if stored is not None:
+        raise Replayed(guard.key, stored[0].encode(), stored[1])
+    data = work(tx)
+    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
+    tx.execute(
+        "UPDATE request_log SET reply = ?, reply_format = ? WHERE key = ?",
+        (reply.decode(), guard.reply_format, guard.key),
+    )
+    return data
+
+
+def claim(tx: Tx, guard: Guard) -> tuple[str, str] | None:
+    """Claim the key; return the stored (reply, format) when it is already done and unexpired.
+
+    On PostgreSQL a concurrent claim of the same key waits here until the first transaction
+    ends, then sees its reply (or, if it rolled back, claims the key itself).
+    """
+    inserted = tx.execute(
+        "INSERT INTO request_log (key, method, created_at, expires_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (guard.key, guard.method, guard.now, guard.expires),
+    )
+    if inserted.rowcount == 1:
+        return None
+    row = tx.one(
+        "SELECT reply, reply_format, expires_at FROM request_log WHERE key = ?", (guard.key,)
+    )
+    if row is not None and row[0] is not None and row[2] > guard.now:
+        return row[0], row[1]
+    tx.execute(
+        "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, reply = NULL, "
+        "reply_format = NULL WHERE key = ?",
+        (guard.method, guard.now, guard.expires, guard.key),
+    )
+    return None
+
+
+def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:
+    """Delete up to ``batch`` expired keys (short transactions keep writers unblocked)."""
+    cursor = tx.execute(
+        "DELETE FROM request_log WHERE key IN "
+        "(SELECT key FROM request_log WHERE expires_at <= ? LIMIT ?)",
+        (_iso(now), batch),
+    )
+    return max(cursor.rowcount, 0)
+
+
+def fingerprint(values: tuple[Any, ...]) -> str:
+    """A goal event's payload identity, for external-id idempotency (issue 5)."""
+    return hashlib.sha1(msgspec.json.encode(values), usedforsecurity=False).hexdigest()
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
