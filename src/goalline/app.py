@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from goalline import settings as settings_mod
 from goalline.pipeline import dedupe
 from goalline.pipeline.context import Deps
+from goalline.pipeline.enrich import enricher
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
 from goalline.storage.store import Store, open_store
@@ -60,7 +61,11 @@ def build(
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, burst=math.ceil(2 * settings.rate_limit))
     deps = Deps(
-        store=store, settings=settings, limiter=limiter, **({"clock": clock} if clock else {})
+        store=store,
+        settings=settings,
+        enricher=enricher(settings.geoip_database),
+        limiter=limiter,
+        **({"clock": clock} if clock else {}),
     )
     background = [lambda: forget_expired_requests(deps)] if settings.dedup_window > 0 else []
     ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None, background=background)

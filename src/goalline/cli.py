@@ -84,8 +84,30 @@ def _admin(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from goalline.enrichment.geoip import GeoIP
+
+    path = os.environ.get("GOALLINE_GEOIP_DATABASE") or None
+    try:
+        geoip = GeoIP(path)
+        geo = f"{geoip.name}, built {geoip.build_date} ({geoip.path})"
+    except ValueError as exc:
+        geo = str(exc)
+    click.echo(f"goalline {__version__}\nGeoIP database: {geo}")
+    ctx.exit()
+
+
 @click.group(invoke_without_command=True, epilog=EPILOG)
-@click.version_option(__version__, prog_name="goalline")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and the GeoIP database, then exit.",
+)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Goalline records goal achievements and goal values for customer profiles.

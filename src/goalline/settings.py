@@ -103,6 +103,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(allows for client clock skew).",
     ),
     Setting(
+        name="geoip_database",
+        type=str,
+        default="",
+        help="A GeoLite2-City or DB-IP City .mmdb file to locate client IPs with. Empty: the "
+        "packaged DB-IP City Lite database (CC BY 4.0, see README).",
+    ),
+    Setting(
         name="default_phone_region",
         type=str,
         default="",
@@ -148,6 +155,7 @@ class Settings:
     dedup_window: int = 86400
     dedup_cleanup_seconds: int = 1800
     max_future_seconds: int = 3600
+    geoip_database: str = ""
     default_phone_region: str = ""
     sqlite_synchronous: str = "FULL"
     pg_pool_size: int = 8

@@ -156,7 +156,10 @@ def test_string_longer_than_128_refused(field: str) -> None:
     assert refused({field: "a" * 129}) == f"{field}: longer than 128 characters"
 
 
-@pytest.mark.parametrize("field", SHORT_STRING_FIELDS)
+DICTIONARY_FIELDS = ("browser", "os", "device")
+
+
+@pytest.mark.parametrize("field", [f for f in SHORT_STRING_FIELDS if f not in DICTIONARY_FIELDS])
 def test_string_of_128_accepted(field: str) -> None:
     reg = validate({field: "я" * 128})
     assert reg.attrs[field] == "я" * 128
@@ -1081,3 +1084,33 @@ def test_ipv6_zone_index_refused() -> None:
 
 def test_unicode_digits_are_not_epoch_seconds() -> None:
     assert_refused({"date": "²"}, "date", "not a date")
+
+
+# -- dictionary fields (issue 3) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "stored"),
+    [
+        ("browser", "chrome", "Chrome"),
+        ("browser", "Yandex Browser", "Yandex Browser"),
+        ("os", "UBUNTU", "Ubuntu"),
+        ("os", "macos", "macOS"),
+        ("device", "desktop", "Desktop"),
+        ("device", "Smartphone", "Smartphone"),
+    ],
+)
+def test_dictionary_fields_are_stored_in_canonical_spelling(
+    field: str, raw: str, stored: str
+) -> None:
+    assert validate({field: raw}).attrs[field] == stored
+
+
+@pytest.mark.parametrize(("field", "name"), [("browser", "browsers"), ("os", "oses"),
+                                             ("device", "devices")])  # fmt: skip
+def test_values_outside_the_dictionary_are_refused(field: str, name: str) -> None:
+    text = refused({field: "Netscape Navigator 2"})
+    assert text == (
+        f"{field}: 'Netscape Navigator 2' is not in the {name} dictionary; "
+        f'list it with POST /api/v1.1/dictionary {{"name": "{name}"}}'
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from goalline.errors import Unauthorized
 from goalline.pipeline.dedupe import Guard
+from goalline.pipeline.enrich import Enricher
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
 from goalline.storage.store import Store
@@ -20,6 +21,7 @@ class Deps:
 
     store: Store
     settings: Settings
+    enricher: Enricher
     limiter: RateLimiter | None = None
     #: The clock every request reads its time from (tests move it to expire dedup windows).
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

@@ -12,10 +12,11 @@ from goalline.codecs import json as json_codec
 from goalline.codecs import xml as xml_codec
 from goalline.codecs.negotiate import Format
 from goalline.errors import NotFound
-from goalline.pipeline import dedupe, profiles, register
+from goalline.pipeline import dedupe, profiles, reference, register
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import (
     XML_ARRAYS,
+    DictionaryRequest,
     ProfileGetRequest,
     ProfileImportRequest,
     RegisterRequest,
@@ -55,6 +56,12 @@ METHODS: dict[str, Method] = {
             ProfileGetRequest,
             profiles.handle_get,
             "Get one profile's data by matching",
+        ),
+        Method(
+            "dictionary",
+            DictionaryRequest,
+            reference.handle_dictionary,
+            "Valid values of browsers, oses, devices, tz or languages",
         ),
     )
 }

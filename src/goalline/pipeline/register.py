@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from goalline.errors import Conflict, NotFound
 from goalline.model import PROFILE_ENRICHMENT, Registration
 from goalline.pipeline import dedupe, profiles, validate
@@ -61,6 +63,8 @@ def store_registration(tx: Tx, reg: Registration, token_hash: str, received_at: 
         token.id,
         *reg.attrs.values(),
     )
+    if reg.attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
+        tail = (*tail[:-1], msgspec.json.encode(reg.attrs["sources"]).decode())
     rows = [(*head, goal.name, goal.value, *tail) for goal in reg.goals]
     if reg.attrs["external_event_id"] is None:
         event_ids = q.insert_events(tx, [(*row, None) for row in rows])
@@ -81,7 +85,11 @@ def _insert_idempotent(
     with another payload is a 409 that names the key (issue 5). The payload leaves out what a
     retry cannot keep equal: the server-side receive time, the matched profile, the token.
     """
-    payload = tuple(v for k, v in reg.attrs.items() if k != "sources")
+    # Only what the client sent: values derived by enrichment may change with a new database.
+    derived = reg.attrs["sources"] or {}
+    payload = tuple(
+        v for k, v in reg.attrs.items() if k != "sources" and derived.get(k, "request") == "request"
+    )
     common = (
         reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
         reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
@@ -120,6 +128,7 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         max_future_seconds=deps.settings.max_future_seconds,
         phone_region=deps.settings.default_phone_region,
     )
+    deps.enricher.apply(reg.attrs)
     token_hash = ctx.token_hash()
     received_at = ctx.now_iso
     guard = ctx.guard

@@ -111,7 +111,14 @@ class ProfileGetRequest(MatchFields, kw_only=True):
     """``profiles/get``: one profile by matching."""
 
 
+class DictionaryRequest(Base, kw_only=True):
+    """``dictionary``: one value list by name."""
+
+    name: str | None = None
+
+
 XML_ARRAYS: dict[type[msgspec.Struct], frozenset[str]] = {
+    DictionaryRequest: frozenset(),
     RegisterRequest: frozenset({"goals", "categories"}),
     ProfileImportRequest: frozenset({"phones"}),
     ProfileGetRequest: frozenset(),

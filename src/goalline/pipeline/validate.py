@@ -12,13 +12,13 @@ import ipaddress
 import math
 import re
 import unicodedata
-import zoneinfo
 from functools import lru_cache
 from typing import Any
 
 import msgspec
 import pycountry
 
+from goalline.enrichment import dictionary
 from goalline.errors import InvalidRequest
 from goalline.model import EVENT_ATTRS, Goal, Registration
 from goalline.pipeline.match import match_key
@@ -191,7 +191,10 @@ def _attrs(req: RegisterRequest) -> dict[str, Any]:
     attrs["net_gateway_ipv4"] = ip_address(req.net_gateway_ipv4, "net_gateway_ipv4", 4)
     attrs["net_gateway_ipv6"] = ip_address(req.net_gateway_ipv6, "net_gateway_ipv6", 6)
     attrs["net_mac_addr"] = mac_address(req.net_mac_addr)
-    attrs["time_zone"] = time_zone(req.time_zone) if req.time_zone is not None else None
+    attrs["time_zone"] = in_dictionary("time_zone", "tz", req.time_zone)
+    attrs["browser"] = in_dictionary("browser", "browsers", req.browser)
+    attrs["os"] = in_dictionary("os", "oses", req.os)
+    attrs["device"] = in_dictionary("device", "devices", req.device)
     attrs["country"] = country(req.country) if req.country is not None else None
     if req.loyalty_id is not None and req.loyalty_id <= 0:
         raise InvalidRequest.field("loyalty_id", "must be a positive integer")
@@ -232,16 +235,18 @@ def mac_address(raw: str | None) -> str | None:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
-@lru_cache(maxsize=1)
-def _time_zones() -> dict[str, str]:
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
-
-
-def time_zone(raw: str) -> str:
-    """An IANA time zone name, case-insensitive, returned in canonical spelling."""
-    found = _time_zones().get(raw.strip().lower())
+def in_dictionary(path: str, name: str, raw: str | None) -> str | None:
+    """A value of dictionary ``name`` (case-insensitive), returned in canonical spelling."""
+    if raw is None:
+        return None
+    found = dictionary.canonical(name, raw.strip())
     if found is None:
-        raise InvalidRequest.field("time_zone", "not an IANA time zone name (like Europe/Moscow)")
+        example = {"tz": " (like Europe/Moscow)"}.get(name, "")
+        raise InvalidRequest.field(
+            path,
+            f"{raw!r} is not in the {name} dictionary{example}; "
+            f'list it with POST /api/v1.1/dictionary {{"name": "{name}"}}',
+        )
     return found
 
 

@@ -35,7 +35,14 @@ def build_ops(
                 status_code=503,
                 headers={"retry-after": "5"},
             )
-        return JSONResponse({"status": "ready", "storage": deps.store.dialect.name})
+        geoip = deps.enricher.geoip
+        return JSONResponse(
+            {
+                "status": "ready",
+                "storage": deps.store.dialect.name,
+                "geoip": {"name": geoip.name, "build_date": geoip.build_date},
+            }
+        )
 
     async def index(request: Request) -> JSONResponse:
         return JSONResponse(

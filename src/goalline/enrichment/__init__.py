@@ -1,0 +1,1 @@
+"""Offline enrichment lookups: user agent → browser/os/device, IP → geo, dictionary values."""
