@@ -40,6 +40,8 @@ def open_migrated(settings: Settings) -> Store:
         settings.database,
         synchronous=settings.sqlite_synchronous,
         pool_size=settings.pg_pool_size,
+        write_batch=settings.write_batch,
+        write_queue=settings.write_queue,
     )
     applied = store.migrate()
     if applied:

@@ -14,7 +14,7 @@ import click
 import msgspec
 
 from goalline import __version__, demo
-from goalline.model import FIELD_TYPES, POLICIES
+from goalline.model import FIELD_TYPES, POLICIES, iso_utc
 from goalline.pipeline import admin
 from goalline.settings import SETTINGS, SettingError, Settings, load
 from goalline.storage.store import Store
@@ -33,7 +33,7 @@ Every setting is also read from a GOALLINE_* variable: see `goalline settings`.
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(dt.datetime.now(dt.UTC))
 
 
 def _settings(**overrides: Any) -> Settings:

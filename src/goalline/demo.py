@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from goalline.model import iso_utc
 from goalline.pipeline import admin, profiles
 from goalline.storage import queries as q
 from goalline.storage.store import Store, Tx
@@ -50,7 +51,7 @@ def seed(store: Store) -> Demo:
 
 
 def _seed(tx: Tx) -> Demo:
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = iso_utc(dt.datetime.now(dt.UTC))
     created = q.get_database(tx, DEMO_DB_ID) is None
     if created:
         admin.create_database(tx, name="Demo shop", db_id=DEMO_DB_ID, now=now)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+
+def iso_utc(when: dt.datetime) -> str:
+    """Fixed-width ISO 8601 in UTC with microseconds (``2026-11-27T09:35:48.123456Z``): the
+    form every stored time takes, so times sort correctly as text on both stores."""
+    utc = when if when.tzinfo is dt.UTC else when.astimezone(dt.UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
 
 MatchKind = Literal["email", "phone", "profile_id", "custom"]
 Policy = Literal["record", "reject", "create"]

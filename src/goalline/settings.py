@@ -125,6 +125,19 @@ SETTINGS: tuple[Setting, ...] = (
         "survives a process crash, may lose the last transactions on power loss.",
     ),
     Setting(
+        name="write_batch",
+        type=int,
+        default=256,
+        help="Most units of work (requests) committed in one transaction by group commit.",
+    ),
+    Setting(
+        name="write_queue",
+        type=int,
+        default=4096,
+        help="Most units of work waiting for a writer per process; beyond it writes get error "
+        "503 with Retry-After.",
+    ),
+    Setting(
         name="pg_pool_size",
         type=int,
         default=8,
@@ -158,6 +171,8 @@ class Settings:
     geoip_database: str = ""
     default_phone_region: str = ""
     sqlite_synchronous: str = "FULL"
+    write_batch: int = 256
+    write_queue: int = 4096
     pg_pool_size: int = 8
     log_level: str = "info"
 

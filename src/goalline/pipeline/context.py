@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from goalline.errors import Unauthorized
+from goalline.model import iso_utc
+from goalline.pipeline.auth import AuthCache
 from goalline.pipeline.dedupe import Guard
 from goalline.pipeline.enrich import Enricher
 from goalline.pipeline.ratelimit import RateLimiter
@@ -23,6 +25,7 @@ class Deps:
     settings: Settings
     enricher: Enricher
     limiter: RateLimiter | None = None
+    auth_cache: AuthCache = field(default_factory=AuthCache)
     #: The clock every request reads its time from (tests move it to expire dedup windows).
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
@@ -44,7 +47,7 @@ class Context:
 
     @property
     def now_iso(self) -> str:
-        return self.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return iso_utc(self.now)
 
     def token_hash(self) -> str:
         """SHA-256 of the caller's token (tokens are stored only hashed); 401 when absent."""

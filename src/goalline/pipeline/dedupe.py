@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from goalline.codecs import envelope
+from goalline.model import iso_utc
 from goalline.storage.store import Tx
 
 Work = Callable[[Tx], dict[str, Any]]
@@ -67,8 +68,8 @@ def guard(
     return Guard(
         key=key,
         method=method,
-        now=_iso(now),
-        expires=_iso(now + dt.timedelta(seconds=window_seconds)),
+        now=iso_utc(now),
+        expires=iso_utc(now + dt.timedelta(seconds=window_seconds)),
         reply_format=reply_format,
     )
 
@@ -120,7 +121,7 @@ def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:
     cursor = tx.execute(
         "DELETE FROM request_log WHERE key IN "
         "(SELECT key FROM request_log WHERE expires_at <= ? LIMIT ?)",
-        (_iso(now), batch),
+        (iso_utc(now), batch),
     )
     return max(cursor.rowcount, 0)
 
@@ -128,7 +129,3 @@ def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:
 def fingerprint(values: tuple[Any, ...]) -> str:
     """A goal event's payload identity, for external-id idempotency (issue 5)."""
     return hashlib.sha1(msgspec.json.encode(values), usedforsecurity=False).hexdigest()
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

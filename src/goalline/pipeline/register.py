@@ -12,7 +12,7 @@ import msgspec
 from goalline.errors import Conflict, NotFound
 from goalline.model import PROFILE_ENRICHMENT, Registration
 from goalline.pipeline import dedupe, profiles, validate
-from goalline.pipeline.auth import authorise_database, authorise_pixel
+from goalline.pipeline.auth import AuthCache, authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import RegisterRequest
 from goalline.storage import queries as q
@@ -36,10 +36,12 @@ class Registered:
         return reply
 
 
-def store_registration(tx: Tx, reg: Registration, token_hash: str, received_at: str) -> Registered:
+def store_registration(
+    tx: Tx, reg: Registration, token_hash: str, received_at: str, cache: AuthCache | None = None
+) -> Registered:
     """The unit of work: everything a registration writes, or nothing."""
-    token, policy = authorise_database(tx, token_hash, reg.db_id)
-    authorise_pixel(tx, reg.pixel_id, reg.db_id)
+    token, policy = authorise_database(tx, token_hash, reg.db_id, cache)
+    authorise_pixel(tx, reg.pixel_id, reg.db_id, cache)
     key = reg.match
     match_key = key.value
     if key.kind == "custom":
@@ -132,8 +134,9 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
     token_hash = ctx.token_hash()
     received_at = ctx.now_iso
     guard = ctx.guard
+    cache = deps.auth_cache
 
     def work(tx: Tx) -> dict[str, Any]:
-        return store_registration(tx, reg, token_hash, received_at).reply()
+        return store_registration(tx, reg, token_hash, received_at, cache).reply()
 
     return await deps.store.write(lambda tx: dedupe.once(tx, guard, work))

@@ -20,7 +20,7 @@ import pycountry
 
 from goalline.enrichment import dictionary
 from goalline.errors import InvalidRequest
-from goalline.model import EVENT_ATTRS, Goal, Registration
+from goalline.model import EVENT_ATTRS, Goal, Registration, iso_utc
 from goalline.pipeline.match import match_key
 from goalline.pipeline.requests import RegisterRequest
 
@@ -165,11 +165,6 @@ def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str
             "date", f"more than {max_future} seconds in the future (server time {iso_utc(now)})"
         )
     return iso_utc(when), str(raw)
-
-
-def iso_utc(when: dt.datetime) -> str:
-    """Fixed-width ISO 8601 in UTC with microseconds: sorts correctly as text."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _attrs(req: RegisterRequest) -> dict[str, Any]:

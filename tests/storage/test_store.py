@@ -1,0 +1,121 @@
+"""The Store itself: group commit, per-unit rollback, the bounded write queue, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from goalline.errors import Unavailable
+from goalline.storage.store import Retry, Store, Tx, open_store
+
+NOW = "2026-01-01T00:00:00.000000Z"
+
+
+def add_database(db_id: int) -> Any:
+    def unit(tx: Tx) -> int:
+        tx.execute(
+            "INSERT INTO databases (id, name, unknown_profile, created_at) VALUES (?, ?, ?, ?)",
+            (db_id, f"db{db_id}", "record", NOW),
+        )
+        return db_id
+
+    return unit
+
+
+def ids(store: Store) -> list[int]:
+    return [r[0] for r in store.call(lambda tx: tx.all("SELECT id FROM databases ORDER BY id"),
+                                     write=False)]  # fmt: skip
+
+
+def test_a_failing_unit_rolls_back_alone(store: Store) -> None:
+    def failing(tx: Tx) -> None:
+        add_database(50)(tx)
+        raise ValueError("no")
+
+    async def main() -> list[Any]:
+        units = [add_database(i) for i in range(1, 40)]
+        units[10] = failing
+        return await asyncio.gather(*(store.write(u) for u in units), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[10], ValueError)
+    assert [r for i, r in enumerate(results) if i != 10] == [i for i in range(1, 40) if i != 11]
+    assert ids(store) == [i for i in range(1, 40) if i != 11]
+
+
+def test_concurrent_writes_share_commits(store: Store) -> None:
+    transactions = []
+
+    def unit(i: int) -> Any:
+        def fn(tx: Tx) -> int:
+            transactions.append(id(tx))
+            return add_database(i)(tx)
+
+        return fn
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(store.write(unit(i)) for i in range(1, 201)))
+
+    assert asyncio.run(main()) == list(range(1, 201))
+    assert len(ids(store)) == 200
+    assert len(set(transactions)) < 200  # several units went into one transaction
+
+
+def test_retry_reruns_only_that_unit(store: Store) -> None:
+    attempts = []
+
+    def flaky(tx: Tx) -> int:
+        attempts.append(1)
+        add_database(7)(tx)
+        if len(attempts) < 3:
+            raise Retry()
+        return 7
+
+    assert store.call(flaky) == 7
+    assert len(attempts) == 3 and ids(store) == [7]
+
+
+def test_full_write_queue_answers_503(kind: str, store: Store, tmp_path: Any) -> None:
+    store.close()
+    if kind == "sqlite":
+        # SQLite units wait in the event loop's pending list until the flusher runs.
+        store = open_store(str(tmp_path / "q.db"), write_queue=2)
+        store.migrate()
+
+        async def main() -> list[Any]:
+            writes = (store.write(add_database(i)) for i in (1, 2, 3))
+            return await asyncio.gather(*writes, return_exceptions=True)
+
+        results = asyncio.run(main())
+        assert results[:2] == [1, 2]
+        refused = results[2]
+    else:
+        # PostgreSQL units wait in a queue for a writer thread; hold every writer busy.
+        store = open_store(store.location.target, pool_size=1, write_queue=1)
+        gate, started = threading.Event(), threading.Event()
+
+        def blocking(tx: Tx) -> None:
+            started.set()
+            gate.wait(10)
+
+        results: list[Any] = []
+        busy = threading.Thread(target=lambda: results.append(store.call(blocking)))
+        busy.start()
+        started.wait(10)
+        queued = threading.Thread(target=lambda: results.append(store.call(add_database(1))))
+        queued.start()
+        while store._queue.qsize() < 1:
+            pass
+        with pytest.raises(Unavailable) as raised:
+            store.call(add_database(2))
+        refused = raised.value
+        gate.set()
+        busy.join()
+        queued.join()
+    assert isinstance(refused, Unavailable) and refused.retry_after == 1
+    assert refused.text == "storage: write queue full; nothing was recorded"
+    assert ids(store) == ([1, 2] if kind == "sqlite" else [1])
+    store.close()
