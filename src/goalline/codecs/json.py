@@ -13,6 +13,7 @@ from goalline.errors import InvalidRequest
 S = TypeVar("S", bound=msgspec.Struct)
 
 _AT_PATH = re.compile(r"^(?P<rule>.*?) - at `\$(?P<path>[^`]*)`$")
+_TOO_LONG = re.compile(r"^Expected `str` of length <= (\d+)$")
 _encoder = msgspec.json.Encoder()
 
 
@@ -24,7 +25,10 @@ def _decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
 def decode(body: bytes, kind: type[S]) -> S:
     """Decode and type-check a JSON body; 400 naming the field on any mismatch."""
     try:
-        return _decoder(kind).decode(body)
+        request = _decoder(kind).decode(body)
+        if b"\\u0000" in body:  # NUL cannot be stored (PostgreSQL text): find and name it
+            refuse_nul(msgspec.to_builtins(request))
+        return request
     except msgspec.ValidationError as exc:
         raise field_error(str(exc)) from None
     except msgspec.DecodeError as exc:
@@ -41,12 +45,29 @@ def convert(data: dict[str, Any], kind: type[S]) -> S:
         raise field_error(str(exc)) from None
 
 
+def refuse_nul(value: Any, path: str = "") -> None:
+    """400 naming the first string (or key) in ``value`` that holds a NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest(f"{path or 'body'}: contains a NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            refuse_nul(key, where)
+            refuse_nul(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            refuse_nul(item, f"{path}[{i}]")
+
+
 def field_error(message: str) -> InvalidRequest:
     """msgspec's ``Expected `int`, got `str` - at `$.db_id``` → ``db_id: expected int, got str``."""
     found = _AT_PATH.match(message)
     if found is None:
         return InvalidRequest(f"body: {_plain(message)}")
     path = found["path"].lstrip(".") or "body"
+    too_long = _TOO_LONG.match(found["rule"])
+    if too_long:
+        return InvalidRequest(f"{path}: longer than {too_long[1]} characters")
     return InvalidRequest(f"{path}: {_plain(found['rule'])}")
 
 

@@ -22,7 +22,7 @@ import msgspec
 
 from goalline.codecs import envelope
 from goalline.model import iso_utc
-from goalline.storage.store import Tx
+from goalline.storage.store import Retry, Tx
 
 Work = Callable[[Tx], dict[str, Any]]
 
@@ -75,45 +75,38 @@ def guard(
 
 
 def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
-    """Run ``work`` unless ``guard``'s key is already done; then raise Replayed instead."""
+    """Run ``work`` unless ``guard``'s key is already done; then raise Replayed instead.
+
+    The log row is written once, with the reply, at the end of the unit. A concurrent twin
+    (another process on PostgreSQL) that got there first makes that insert find the key: the
+    unit then raises Retry, its savepoint rolls its writes back, and the re-run finds the
+    twin's reply. Checking first and writing once costs one write per request, not two.
+    """
     if guard is None:
         return work(tx)
-    stored = claim(tx, guard)
-    if stored is not None:
-        raise Replayed(guard.key, stored[0].encode(), stored[1])
-    data = work(tx)
-    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
-    tx.execute(
-        "UPDATE request_log SET reply = ?, reply_format = ? WHERE key = ?",
-        (reply.decode(), guard.reply_format, guard.key),
-    )
-    return data
-
-
-def claim(tx: Tx, guard: Guard) -> tuple[str, str] | None:
-    """Claim the key; return the stored (reply, format) when it is already done and unexpired.
-
-    On PostgreSQL a concurrent claim of the same key waits here until the first transaction
-    ends, then sees its reply (or, if it rolled back, claims the key itself).
-    """
-    inserted = tx.execute(
-        "INSERT INTO request_log (key, method, created_at, expires_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        (guard.key, guard.method, guard.now, guard.expires),
-    )
-    if inserted.rowcount == 1:
-        return None
     row = tx.one(
         "SELECT reply, reply_format, expires_at FROM request_log WHERE key = ?", (guard.key,)
     )
     if row is not None and row[0] is not None and row[2] > guard.now:
-        return row[0], row[1]
-    tx.execute(
-        "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, reply = NULL, "
-        "reply_format = NULL WHERE key = ?",
-        (guard.method, guard.now, guard.expires, guard.key),
-    )
-    return None
+        raise Replayed(guard.key, row[0].encode(), row[1])
+    data = work(tx)
+    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
+    values = (guard.method, guard.now, guard.expires, guard.reply_format, reply.decode())
+    if row is None:
+        inserted = tx.execute(
+            "INSERT INTO request_log (method, created_at, expires_at, reply_format, reply, key) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (*values, guard.key),
+        )
+        if inserted.rowcount != 1:
+            raise Retry()
+    else:  # an expired key: this request takes it over
+        tx.execute(
+            "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
+            "reply_format = ?, reply = ? WHERE key = ?",
+            (*values, guard.key),
+        )
+    return data
 
 
 def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:

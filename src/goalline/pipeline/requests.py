@@ -8,34 +8,38 @@ XML form, because a one-element XML array looks like a scalar.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 Scalar = str | int | float | bool
+#: SPEC §2: every string at most 128 characters; the three copied from browsers' headers 2,048.
+#: msgspec enforces these while decoding (codecs/json.py words the error per field).
+Str128 = Annotated[str, msgspec.Meta(max_length=128)]
+Str2048 = Annotated[str, msgspec.Meta(max_length=2048)]
 
 
 class Base(msgspec.Struct, kw_only=True):
     """Fields every method accepts."""
 
-    token: str | None = None
-    format: str | None = None
+    token: Str128 | None = None
+    format: Str128 | None = None
 
 
 class MatchFields(Base, kw_only=True):
     """The identifier fields of Altcraft's matching (shared/research/altcraft-api.md §2)."""
 
     db_id: int | None = None
-    matching: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    profile_id: str | None = None
-    field_name: str | None = None
-    field_value: str | int | float | None = None
+    matching: Str128 | None = None
+    email: Str128 | None = None
+    phone: Str128 | None = None
+    profile_id: Str128 | None = None
+    field_name: Str128 | None = None
+    field_value: Str128 | int | float | None = None
 
 
 class GoalItem(msgspec.Struct, kw_only=True):
-    goal: str | None = None
+    goal: Str128 | None = None
     value: float | None = None
 
 
@@ -43,60 +47,60 @@ class RegisterRequest(MatchFields, kw_only=True):
     """``goals/register``: every parameter of the seed page (shared/spec/goals-register.txt)."""
 
     pixel_id: int | None = None
-    goal: str | None = None
+    goal: Str128 | None = None
     goals: list[GoalItem] | None = None
     value: float | None = None
-    date: str | int | None = None
+    date: Str128 | int | None = None
     # advanced
     pixel_data: dict[str, Any] | None = None
     skip_triggers: bool | None = None
     enrich_profile: bool | None = None
     is_test: bool | None = None
-    vendor: str | None = None
-    external_type: str | None = None
-    external_event_id: str | None = None
-    altcraft_client_id: str | None = None
+    vendor: Str128 | None = None
+    external_type: Str128 | None = None
+    external_event_id: Str128 | None = None
+    altcraft_client_id: Str128 | None = None
     # HTTP
-    referer: str | None = None
-    user_agent: str | None = None
-    accept_language: str | None = None
-    client_ip: str | None = None
-    client_ip_v4: str | None = None
-    client_ip_v6: str | None = None
-    browser: str | None = None
-    os: str | None = None
-    device: str | None = None
+    referer: Str2048 | None = None
+    user_agent: Str2048 | None = None
+    accept_language: Str2048 | None = None
+    client_ip: Str128 | None = None
+    client_ip_v4: Str128 | None = None
+    client_ip_v6: Str128 | None = None
+    browser: Str128 | None = None
+    os: Str128 | None = None
+    device: Str128 | None = None
     # geolocation
     lat: float | None = None
     lon: float | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    address: str | None = None
-    zip: str | None = None
-    time_zone: str | None = None
+    country: Str128 | None = None
+    region: Str128 | None = None
+    city: Str128 | None = None
+    address: Str128 | None = None
+    zip: Str128 | None = None
+    time_zone: Str128 | None = None
     # UTM
-    utm_content: str | None = None
-    utm_medium: str | None = None
-    utm_source: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
+    utm_content: Str128 | None = None
+    utm_medium: Str128 | None = None
+    utm_source: Str128 | None = None
+    utm_campaign: Str128 | None = None
+    utm_term: Str128 | None = None
     # network
-    net_ssid: str | None = None
-    net_mac_addr: str | None = None
-    net_gateway_ipv4: str | None = None
-    net_gateway_ipv6: str | None = None
+    net_ssid: Str128 | None = None
+    net_mac_addr: Str128 | None = None
+    net_gateway_ipv4: Str128 | None = None
+    net_gateway_ipv6: Str128 | None = None
     # mailing, loyalty, market
-    send_message_id: str | None = None
+    send_message_id: Str128 | None = None
     loyalty_id: int | None = None
-    promo_id: str | None = None
-    endpoint_eid: str | None = None
-    order_eid: str | None = None
-    product_eid: str | None = None
-    sku_eid: str | None = None
-    region_eid: str | None = None
+    promo_id: Str128 | None = None
+    endpoint_eid: Str128 | None = None
+    order_eid: Str128 | None = None
+    product_eid: Str128 | None = None
+    sku_eid: Str128 | None = None
+    region_eid: Str128 | None = None
     count_items: int | None = None
-    categories: list[str] | None = None
+    categories: list[Str128] | None = None
 
 
 class ProfileImportRequest(MatchFields, kw_only=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import math
+import operator
 import re
 import unicodedata
 from functools import lru_cache
@@ -25,8 +26,6 @@ from goalline.pipeline.match import match_key
 from goalline.pipeline.requests import RegisterRequest
 
 MAX_STRING = 128
-#: Copied from real browsers' headers, which often exceed 128 characters (SPEC §2).
-LONG_STRINGS = {"user_agent": 2048, "referer": 2048, "accept_language": 2048}
 MAX_GOALS = 1000
 MAX_CATEGORIES = 100
 MAX_PIXEL_DATA_BYTES = 1024
@@ -35,6 +34,9 @@ MAX_COUNT_ITEMS = 1_000_000_000
 #: The ASCII part of the goal-name alphabet; other characters are checked one by one.
 _GOAL_CHARS = re.compile(r"[A-Za-z0-9 \t!#$%&*+\-.,:;'=?@^_()\[\]/\\|]*")
 _EPOCH = re.compile(r"[0-9]+")
+#: Event attributes copied from the request as sent (the rest are derived).
+_REQUEST_ATTRS = tuple(name for name in EVENT_ATTRS if name in RegisterRequest.__struct_fields__)
+_get_request_attrs = operator.attrgetter(*_REQUEST_ATTRS)
 _MAC = re.compile(r"^(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
 _MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
 _OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
@@ -48,8 +50,11 @@ DATE_SHAPES = (
 def registration(
     req: RegisterRequest, *, now: dt.datetime, max_future_seconds: int, phone_region: str = ""
 ) -> Registration:
-    """Check every field of ``req`` and return the normalised Registration."""
-    _check_strings(req)
+    """Check every field of ``req`` and return the normalised Registration.
+
+    String lengths are already checked while decoding (pipeline/requests.py), and NUL
+    characters refused by the codec; the rules here are the rest of SPEC §2.
+    """
     if req.db_id is None:
         raise InvalidRequest.field("db_id", "required")
     if req.db_id <= 0:
@@ -74,13 +79,6 @@ def registration(
         is_test=bool(req.is_test),
         attrs=_attrs(req),
     )
-
-
-def _check_strings(req: RegisterRequest) -> None:
-    for name in req.__struct_fields__:
-        value = getattr(req, name)
-        if isinstance(value, str):
-            check_string(name, value, LONG_STRINGS.get(name, MAX_STRING))
 
 
 def check_string(path: str, value: str, limit: int = MAX_STRING) -> None:
@@ -168,7 +166,8 @@ def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str
 
 
 def _attrs(req: RegisterRequest) -> dict[str, Any]:
-    attrs: dict[str, Any] = {name: getattr(req, name, None) for name in EVENT_ATTRS}
+    attrs: dict[str, Any] = dict.fromkeys(EVENT_ATTRS)  # keeps the column order
+    attrs.update(zip(_REQUEST_ATTRS, _get_request_attrs(req), strict=True))
     if (req.lat is None) != (req.lon is None):
         missing = "lon" if req.lon is None else "lat"
         raise InvalidRequest.field(
@@ -202,6 +201,7 @@ def _attrs(req: RegisterRequest) -> dict[str, Any]:
     return attrs
 
 
+@lru_cache(maxsize=8192)
 def ip_address(raw: str | None, path: str, version: int | None) -> str | None:
     if raw is None:
         return None
@@ -289,6 +289,7 @@ def pixel_data(raw: dict[str, Any] | None) -> str | None:
     return encoded.decode()
 
 
+@lru_cache(maxsize=4096)
 def language(accept_language: str | None) -> str | None:
     """The primary language (ISO 639 code) of the highest-weighted Accept-Language entry."""
     if not accept_language:
