@@ -214,3 +214,30 @@ def test_overload_answers_503_before_reading_the_body(store: Store, seeded: Seed
     assert r.json() == {"error": 503, "error_text": "server: overloaded; nothing was recorded"}
     assert noop.json() == {"error": 0, "error_text": "Successful operation"}
     assert events(store) == []
+
+
+def test_metrics_count_requests_and_events(client: TestClient, seeded: Seeded) -> None:
+    register(client, seeded, email="a@example.com", goals=[{"goal": "a"}, {"goal": "b"}])
+    register(client, seeded, email="a@example.com", goals=[{"goal": "a"}, {"goal": "b"}])
+    register(client, seeded, token="nope", email="a@example.com")
+    text = client.get("/metrics").text
+    assert (
+        'goalline_api_requests_total{error="0",method="goals/register",transport="http"} 2.0'
+        in (text)
+    )
+    assert 'goalline_api_requests_total{error="401",method="goals/register",transport="http"}' in (
+        text
+    )
+    assert "goalline_goal_events_stored_total 2.0" in text  # the repeat stored nothing
+    assert "goalline_duplicate_requests_total 1.0" in text
+
+
+def test_openapi_document_describes_every_method(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    for name in dispatch.METHODS:
+        operation = doc["paths"][f"/api/v1.1/{name}"]["post"]
+        assert set(operation["requestBody"]["content"]) == {"application/json", "application/xml"}
+    register_schema = doc["components"]["schemas"]["RegisterRequest"]["properties"]
+    assert register_schema["vendor"]["anyOf"][0]["maxLength"] == 128
+    assert register_schema["user_agent"]["anyOf"][0]["maxLength"] == 2048

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from goalline.errors import Unauthorized
 from goalline.model import iso_utc
+from goalline.observability import Metrics
 from goalline.pipeline.auth import AuthCache
 from goalline.pipeline.dedupe import Guard
 from goalline.pipeline.enrich import Enricher
@@ -26,6 +27,7 @@ class Deps:
     enricher: Enricher
     limiter: RateLimiter | None = None
     auth_cache: AuthCache = field(default_factory=AuthCache)
+    metrics: Metrics = field(default_factory=Metrics)
     #: The clock every request reads its time from (tests move it to expire dedup windows).
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 

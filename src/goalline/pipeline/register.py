@@ -139,4 +139,6 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
     def work(tx: Tx) -> dict[str, Any]:
         return store_registration(tx, reg, token_hash, received_at, cache).reply()
 
-    return await deps.store.write(lambda tx: dedupe.once(tx, guard, work))
+    reply = await deps.store.write(lambda tx: dedupe.once(tx, guard, work))
+    deps.metrics.events.inc(len(reply["event_ids"]) - len(reply.get("duplicate_event_ids", ())))
+    return reply

@@ -7,6 +7,7 @@ code, so a client never sees an HTML page or a traceback (SPEC §1).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ async def answer(
     query_format: str | None = None,
 ) -> Answer:
     fmt: Format = reply_format("json", accept, None) if accept else "json"
+    started = time.perf_counter()
+    metrics = deps.metrics
     try:
         in_fmt = request_format(content_type, body)
         fmt = reply_format(in_fmt, accept, query_format)
@@ -53,6 +56,8 @@ async def answer(
         data = await dispatch.dispatch(deps, ctx, method, request)
         reply, status, headers = envelope.success(data), 200, []
     except Replayed as done:
+        metrics.duplicates.inc()
+        metrics.requests.labels(method_name, ctx.transport, "0").inc()
         return Answer(200, done.reply, done.reply_format, duplicate_headers(done.key))  # type: ignore[arg-type]
     except ApiError as exc:
         reply, status, headers = envelope.failure(exc), exc.status, _retry_headers(exc)
@@ -61,6 +66,9 @@ async def answer(
         log.exception("internal error in %s (reference %s)", method_name, reference)
         exc = InternalError(f"internal error (reference {reference})")
         reply, status, headers = envelope.failure(exc), exc.status, []
+    known = method_name if method_name in dispatch.METHODS else "unknown"
+    metrics.requests.labels(known, ctx.transport, str(reply["error"])).inc()
+    metrics.latency.labels(known).observe(time.perf_counter() - started)
     if deps.settings.error_status == "200":
         status = 200
     return Answer(status, envelope.encode(reply, fmt), fmt, headers)

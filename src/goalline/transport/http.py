@@ -65,10 +65,12 @@ class GoallineHTTP:
             await _send(send, await self._refuse(error, _headers(scope)))
             return
         self.in_flight += 1
+        self.deps.metrics.in_flight.inc()
         try:
             await self._api(scope, receive, send, path)
         finally:
             self.in_flight -= 1
+            self.deps.metrics.in_flight.dec()
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method_name = path[len(API_PREFIX) :].strip("/")

@@ -9,11 +9,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from goalline import __version__
+from goalline import __version__, observability
 from goalline.pipeline.context import Deps
+from goalline.transport.openapi import openapi_document
 
 
 def build_ops(
@@ -44,6 +45,12 @@ def build_ops(
             }
         )
 
+    async def metrics(request: Request) -> Response:
+        return Response(deps.metrics.render(), media_type=observability.CONTENT_TYPE)
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi_document())
+
     async def index(request: Request) -> JSONResponse:
         return JSONResponse(
             {
@@ -73,6 +80,8 @@ def build_ops(
             Route("/", index),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/openapi.json", openapi),
         ],
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
