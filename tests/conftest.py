@@ -33,6 +33,12 @@ from goalline.storage.store import Store, open_store
 PG_ENV = "GOALLINE_TEST_POSTGRES_URL"
 REQUIRE_ENV = "GOALLINE_TEST_REQUIRE_SERVICES"
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "tests" / "contract" / "examples"
+
+
+def example(name: str) -> bytes:
+    """A request example of the seed page, kept verbatim in tests/contract/examples/."""
+    return (EXAMPLES / name).read_bytes()
 
 
 def _unavailable(reason: str) -> None:

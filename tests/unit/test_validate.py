@@ -19,6 +19,8 @@ from goalline.model import EVENT_ATTRS, Goal, MatchKey, Registration
 from goalline.pipeline.requests import RegisterRequest
 from goalline.pipeline.validate import registration
 
+from conftest import example
+
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 NOW_ISO = "2026-11-27T12:00:00.000000Z"
 MAX_FUTURE = 3600
@@ -851,79 +853,7 @@ def test_language_absent() -> None:
 # --- the seed page's examples ------------------------------------------------------------------
 
 # "Example of a request to send additional information about an event", verbatim.
-SEED_FULL_EXAMPLE = """{
-"token": "abcdefghijklmnqrstuvwxyz",
-"db_id": 24,
-"goals": [
-{
-"goal": "cart",
-"value": 10.99
-},
-{
-"goal": "two",
-"value": -12.34
-}
-],
-"client_ip": "192.168.0.0",
-"pixel_id": 7,
-"referer": "api.req.from.my.site",
-"accept_language": "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5",
-"user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36",
-"matching": "profile_id",
-"profile_id": "651516181a5c52f94532fb1d",
-"pixel_data": {
-"hello": "hi",
-"arr": [
-1,
-2,
-3
-],
-"int_val": 56893,
-"bool_val": true,
-"date_val": "2023-08-12"
-},
-"skip_triggers": false,
-"enrich_profile": true,
-"is_test": true,
-"vendor": "altcraft",
-"external_type": "event_pixel_test",
-"external_event_id": "qwerty123",
-"altcraft_client_id": "9f11d32d-2935-43d0-b8df-f4c3568095b2",
-"browser": "Chrome",
-"os": "Ubuntu",
-"device": "Desktop",
-"utm_content": "utm_content",
-"utm_medium": "utm_medium",
-"utm_source": "utm_source",
-"utm_campaign": "utm_campaign",
-"utm_term": "utm_term",
-"client_ip_v4": "198.16.74.224",
-"client_ip_v6": "fe80::5215:5556:d75f:806b",
-"net_ssid": "10.200.0.0",
-"net_mac_addr": "28:87:ba:c1:0d:5e",
-"net_gateway_ipv4": "10.200.0.1",
-"net_gateway_ipv6": "::ff",
-"loyalty_id": 5,
-"promo_id": "6285183c3f62fcd4ac5ed36d",
-"endpoint_eid": "online_store",
-"order_eid": "12345",
-"product_eid": "hd_450_bt_earphones",
-"sku_eid": "hd_450bt_earphones_black",
-"region_eid": "region_eYFe2AE6s",
-"count_items": 1,
-"categories": [
-"category_KBZ1qurFP"
-],
-"lat": 55.244075,
-"lon": 19.379932,
-"country": "RU",
-"region": "Ryazan",
-"city": "Ryazan",
-"address": "Pochtovaya street",
-"zip": "390000",
-"time_zone": "Europe/Moscow",
-"send_message_id": "w4Wq877djSG1_2_a1_6t_2p_U_2_g.2UCSmxz7zFnuCfCMK_5KmKH9"
-}"""  # noqa: E501
+SEED_FULL_EXAMPLE = example("full.json").decode()
 
 SEED_FULL_ATTRS: dict[str, Any] = {
     "vendor": "altcraft",
@@ -1018,16 +948,7 @@ def test_seed_full_example_drops_no_field() -> None:
 
 
 def test_seed_one_goal_example() -> None:
-    body = b"""{
-"token": "abcdefghijklmnqrstuvwxyz",
-"db_id": 1,
-"goal": "card",
-"pixel_id": 1,
-"referer": "api.example.com",
-"value": -25.5,
-"matching": "profile_id",
-"profile_id": "abcdefghijklmnqrstuvwxyz"
-}"""
+    body = example("1-goal.json")
     reg = validate_raw(body)
     assert reg.goals == (Goal("card", -25.5),)
     assert reg.match == MatchKey("profile_id", None, "abcdefghijklmnqrstuvwxyz")
@@ -1035,25 +956,7 @@ def test_seed_one_goal_example() -> None:
 
 
 def test_seed_two_goals_example() -> None:
-    body = b"""{
-"token": "91f1dfa81c264a938b475677c60ce967",
-"client_ip": "10.20.30.40",
-"db_id": 24,
-"goals": [
-{
-"goal": "cart",
-"value": 10.99
-},
-{
-"goal": "two",
-"value": -12.34
-}
-],
-"pixel_id": 7,
-"matching": "profile_id",
-"profile_id": "abcdefghijklmnqrstuvwxyz",
-"referer": "api.req.from.my.site"
-}"""
+    body = example("2-goals.json")
     reg = validate_raw(body)
     assert (reg.db_id, reg.pixel_id) == (24, 7)
     assert reg.goals == (Goal("cart", 10.99), Goal("two", -12.34))

@@ -10,185 +10,24 @@ import pytest
 from goalline.codecs.xml import MAX_DEPTH, decode, encode
 from goalline.errors import InvalidRequest
 
+from conftest import example
+
 GOAL_ARRAYS = frozenset({"goals", "categories"})
 PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 # --- Request examples, verbatim from the Altcraft goals/register page -------------------------
 
 # "1 goal, no original request header data used"
-EXAMPLE_1 = b"""<xml>
-<token>2fefb577533d4cae919350c450755239</token>
-<db_id>1</db_id>
-<goal>card</goal>
-<pixel_id>1</pixel_id>
-<referer>api.example.com</referer>
-<value>-25.5</value>
-<matching>profile_id</matching>
-<profile_id>65d49bc74a6f1407ac656547</profile_id>
-</xml>"""
+EXAMPLE_1 = example("1-goal.xml")
 
 # "2 goals, IP and referer from the original request head are used"
-EXAMPLE_2 = b"""<xml>
-<token>abcdefghijklmnqrstuvwxyz</token>
-<client_ip>10.20.30.40</client_ip>
-<db_id>24</db_id>
-<goals>
-<goal>cart</goal>
-<value>10.99</value>
-</goals>
-<goals>
-<goal>two</goal>
-<value>-12.34</value>
-</goals>
-<pixel_id>7</pixel_id>
-<matching>profile_id</matching>
-<profile_id>abcdefghijklmnqrstuvwxyz</profile_id>
-<referer>api.req.from.my.site</referer>
-</xml>"""
+EXAMPLE_2 = example("2-goals.xml")
 
 # "Example of a request to send additional information about an event"
-EXAMPLE_3 = b"""<xml>
-<token>abcdefghijklmnqrstuvwxyz</token>
-<db_id>24</db_id>
-<goals>
-<goal>cart</goal>
-<value>10.99</value>
-</goals>
-<goals>
-<goal>two</goal>
-<value>-12.34</value>
-</goals>
-<client_ip>192.168.0.0</client_ip>
-<pixel_id>7</pixel_id>
-<referer>api.req.from.my.site</referer>
-<accept_language>fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5</accept_language>
-<user_agent>Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36</user_agent>
-<matching>profile_id</matching>
-<profile_id>651516181a5c52f94532fb1d</profile_id>
-<pixel_data>
-<hello>hi</hello>
-<arr>1</arr>
-<arr>2</arr>
-<arr>3</arr>
-<int_val>56893</int_val>
-<bool_val>true</bool_val>
-<date_val>2023-08-12</date_val>
-</pixel_data>
-<skip_triggers>false</skip_triggers>
-<enrich_profile>true</enrich_profile>
-<is_test>true</is_test>
-<vendor>altcraft</vendor>
-<external_type>event_pixel_test</external_type>
-<external_event_id>qwerty123</external_event_id>
-<altcraft_client_id>9f11d32d-2935-43d0-b8df-f4c3568095b2</altcraft_client_id>
-<browser>Chrome</browser>
-<os>Ubuntu</os>
-<device>Desktop</device>
-<utm_content>utm_content</utm_content>
-<utm_medium>utm_medium</utm_medium>
-<utm_source>utm_source</utm_source>
-<utm_campaign>utm_campaign</utm_campaign>
-<utm_term>utm_term</utm_term>
-<client_ip_v4>198.16.74.224</client_ip_v4>
-<client_ip_v6>fe80::5215:5556:d75f:806b</client_ip_v6>
-<net_ssid>10.200.0.0</net_ssid>
-<net_mac_addr>28:87:ba:c1:0d:5e</net_mac_addr>
-<net_gateway_ipv4>10.200.0.1</net_gateway_ipv4>
-<net_gateway_ipv6>::ff</net_gateway_ipv6>
-<loyalty_id>5</loyalty_id>
-<promo_id>6285183c3f62fcd4ac5ed36d</promo_id>
-<endpoint_eid>online_store</endpoint_eid>
-<order_eid>12345</order_eid>
-<product_eid>hd_450_bt_earphones</product_eid>
-<sku_eid>hd_450bt_earphones_black</sku_eid>
-<region_eid>region_eYFe2AE6s</region_eid>
-<count_items>1</count_items>
-<categories>category_KBZ1qurFP</categories>
-<lat>55.244075</lat>
-<lon>19.379932</lon>
-<country>RU</country>
-<region>Ryazan</region>
-<city>Ryazan</city>
-<address>Pochtovaya street</address>
-<zip>390000</zip>
-<time_zone>Europe/Moscow</time_zone>
-<send_message_id>w4Wq877djSG1_2_a1_6t_2p_U_2_g.2UCSmxz7zFnuCfCMK_5KmKH9</send_message_id>
-</xml>"""  # noqa: E501 - verbatim from the spec
+EXAMPLE_3 = example("full.xml")
 
 # The JSON twin of EXAMPLE_3, from the same page.
-EXAMPLE_3_JSON = """{
-"token": "abcdefghijklmnqrstuvwxyz",
-"db_id": 24,
-"goals": [
-{
-"goal": "cart",
-"value": 10.99
-},
-{
-"goal": "two",
-"value": -12.34
-}
-],
-"client_ip": "192.168.0.0",
-"pixel_id": 7,
-"referer": "api.req.from.my.site",
-"accept_language": "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5",
-"user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36",
-"matching": "profile_id",
-"profile_id": "651516181a5c52f94532fb1d",
-"pixel_data": {
-"hello": "hi",
-"arr": [
-1,
-2,
-3
-],
-"int_val": 56893,
-"bool_val": true,
-"date_val": "2023-08-12"
-},
-"skip_triggers": false,
-"enrich_profile": true,
-"is_test": true,
-"vendor": "altcraft",
-"external_type": "event_pixel_test",
-"external_event_id": "qwerty123",
-"altcraft_client_id": "9f11d32d-2935-43d0-b8df-f4c3568095b2",
-"browser": "Chrome",
-"os": "Ubuntu",
-"device": "Desktop",
-"utm_content": "utm_content",
-"utm_medium": "utm_medium",
-"utm_source": "utm_source",
-"utm_campaign": "utm_campaign",
-"utm_term": "utm_term",
-"client_ip_v4": "198.16.74.224",
-"client_ip_v6": "fe80::5215:5556:d75f:806b",
-"net_ssid": "10.200.0.0",
-"net_mac_addr": "28:87:ba:c1:0d:5e",
-"net_gateway_ipv4": "10.200.0.1",
-"net_gateway_ipv6": "::ff",
-"loyalty_id": 5,
-"promo_id": "6285183c3f62fcd4ac5ed36d",
-"endpoint_eid": "online_store",
-"order_eid": "12345",
-"product_eid": "hd_450_bt_earphones",
-"sku_eid": "hd_450bt_earphones_black",
-"region_eid": "region_eYFe2AE6s",
-"count_items": 1,
-"categories": [
-"category_KBZ1qurFP"
-],
-"lat": 55.244075,
-"lon": 19.379932,
-"country": "RU",
-"region": "Ryazan",
-"city": "Ryazan",
-"address": "Pochtovaya street",
-"zip": "390000",
-"time_zone": "Europe/Moscow",
-"send_message_id": "w4Wq877djSG1_2_a1_6t_2p_U_2_g.2UCSmxz7zFnuCfCMK_5KmKH9"
-}"""  # noqa: E501 - verbatim from the spec
+EXAMPLE_3_JSON = example("full.json").decode()
 
 ENTITIES_REFUSED = "body: XML entities and DTDs are not allowed"
 NOT_UTF8 = "body: not well-formed XML (not valid UTF-8)"

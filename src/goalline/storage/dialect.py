@@ -114,3 +114,11 @@ def is_unavailable(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - both are dependencies
         return False
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
+
+
+def run_ddl(conn: Any, statements: list[str]) -> None:
+    """Run migration DDL on a yoyo connection, filling in its dialect's type names."""
+    dialect = SQLITE if type(conn).__module__.startswith("sqlite3") else POSTGRES
+    cursor = conn.cursor()
+    for statement in statements:
+        cursor.execute(statement.format(**dialect.ddl))

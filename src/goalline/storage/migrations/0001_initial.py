@@ -7,7 +7,7 @@ are the only places the dialects differ (goalline/storage/dialect.py).
 from yoyo import step
 
 from goalline.model import EVENT_ATTRS
-from goalline.storage.dialect import POSTGRES, SQLITE
+from goalline.storage.dialect import run_ddl
 
 __depends__: set[str] = set()
 
@@ -108,10 +108,7 @@ DDL = [
 
 
 def apply(conn):  # type: ignore[no-untyped-def]
-    dialect = SQLITE if type(conn).__module__.startswith("sqlite3") else POSTGRES
-    cursor = conn.cursor()
-    for statement in DDL:
-        cursor.execute(statement.format(**dialect.ddl))
+    run_ddl(conn, DDL)
 
 
 def rollback(conn):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 
 from yoyo import step
 
-from goalline.storage.dialect import POSTGRES, SQLITE
+from goalline.storage.dialect import run_ddl
 
 __depends__ = {"0001_initial"}
 
@@ -27,10 +27,7 @@ DDL = [
 
 
 def apply(conn):  # type: ignore[no-untyped-def]
-    dialect = SQLITE if type(conn).__module__.startswith("sqlite3") else POSTGRES
-    cursor = conn.cursor()
-    for statement in DDL:
-        cursor.execute(statement.format(**dialect.ddl))
+    run_ddl(conn, DDL)
 
 
 def rollback(conn):  # type: ignore[no-untyped-def]
