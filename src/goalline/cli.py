@@ -419,3 +419,109 @@ def token_create(
         f"token {new.id} {name!r} for {scope}:\n\n  {new.token}\n\n"
         "Store it now: it is kept only as a hash and cannot be shown again.",
     )
+
+
+# -- bulk import (issue 4) ---------------------------------------------------------------------
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bulk loads from files."""
+
+
+@import_group.command("profiles")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--db", "db_id", type=click.IntRange(min=1), required=True, help="Database id.")
+@click.option(
+    "--matching",
+    type=click.Choice(["email", "phone", "custom", "profile_id"]),
+    default="email",
+    show_default=True,
+    help="How a row finds its profile: its email, its first phone, a custom field, or a "
+    "profile_id column (update only).",
+)
+@click.option("--field", "field_name", metavar="NAME", help="The field for --matching custom.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=1000,
+    show_default=True,
+    help="Rows per transaction.",
+)
+@click.option(
+    "--rejects",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Where failed rows go, with the reason [default: FILE.rejects.csv or .jsonl].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@database_option
+@json_option
+def import_profiles(
+    file: str,
+    db_id: int,
+    matching: str,
+    field_name: str | None,
+    fmt: str | None,
+    batch_size: int,
+    rejects: str | None,
+    quiet: bool,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """Create or update profiles from a CSV or JSON Lines FILE.
+
+    \b
+    CSV: a header row of field names (email, phones, _fname, ..., custom fields);
+         phones separated by ; or ,  tags separated by ;  empty cells are absent.
+    JSON Lines: one object of profile fields per line.
+
+    Rows are matched like profiles/import, so running the same file twice creates nothing
+    new. Exit status: 0 all rows imported, 1 some rows failed (see the rejects file),
+    2 usage error.
+    """
+    from pathlib import Path
+
+    from goalline import importer
+    from goalline.errors import ApiError
+
+    path = Path(file)
+    settings = _settings(database=database)
+    try:
+        job = importer.Job(
+            path=path,
+            db_id=db_id,
+            format=importer.file_format(path, fmt),
+            matching=matching,
+            field_name=field_name,
+            batch_size=batch_size,
+            rejects=Path(rejects) if rejects else None,
+            phone_region=settings.default_phone_region,
+        )
+    except importer.ImportUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    store = _open(settings)
+    try:
+        importer.check(store, job)
+        size = path.stat().st_size
+        with importer.progress_bar(size, path.name, enabled=not quiet) as progress:
+            summary = importer.run(store, job, progress)
+    except importer.ImportUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ApiError as exc:  # storage unavailable: batches committed so far stay imported
+        raise click.ClickException(f"import stopped: {exc.text}") from None
+    finally:
+        store.close()
+    text = (
+        f"{summary.rows:,} rows in {summary.seconds:.1f} s ({summary.rows_per_second:,.0f} "
+        f"rows/s): created {summary.created:,}, updated {summary.updated:,}, "
+        f"failed {summary.failed:,}"
+    )
+    if summary.rejects is not None:
+        text += f"\n{summary.failed:,} rows failed: they are in {summary.rejects} with the reason"
+    _emit(as_json, summary.as_dict(), text)
+    if summary.failed:
+        sys.exit(1)

@@ -12,12 +12,16 @@ from goalline.codecs import json as json_codec
 from goalline.codecs import xml as xml_codec
 from goalline.codecs.negotiate import Format
 from goalline.errors import NotFound
-from goalline.pipeline import dedupe, profiles, reference, register
+from goalline.pipeline import bulk, databases, dedupe, history, profiles, reference, register
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import (
     XML_ARRAYS,
+    DatabaseFieldsRequest,
+    DatabasesListRequest,
     DictionaryRequest,
+    HistoryGetRequest,
     ProfileGetRequest,
+    ProfileImportBatchRequest,
     ProfileImportRequest,
     RegisterRequest,
 )
@@ -62,6 +66,31 @@ METHODS: dict[str, Method] = {
             DictionaryRequest,
             reference.handle_dictionary,
             "Valid values of browsers, oses, devices, tz or languages",
+        ),
+        Method(
+            "profiles/import_batch",
+            ProfileImportBatchRequest,
+            bulk.handle_import_batch,
+            "Create or update up to 10,000 profiles by matching, each with its own result",
+            writes=True,
+        ),
+        Method(
+            "subscribers/history_get",
+            HistoryGetRequest,
+            history.handle_history_get,
+            "A profile's action history (goal events), newest first, paged",
+        ),
+        Method(
+            "databases/list",
+            DatabasesListRequest,
+            databases.handle_list,
+            "The databases the token may use",
+        ),
+        Method(
+            "databases/fields_get",
+            DatabaseFieldsRequest,
+            databases.handle_fields_get,
+            "A database's profile fields: email, phones, system and custom fields",
         ),
     )
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 from goalline.errors import Conflict, InvalidRequest, NotFound
 from goalline.model import SYSTEM_FIELDS, MatchKey
-from goalline.pipeline import dedupe, match
+from goalline.pipeline import dedupe, match, stitch
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import ProfileGetRequest, ProfileImportRequest
@@ -126,9 +126,8 @@ def save(
                 raise Retry()
             raise Conflict(f"data.{name}: already belongs to profile {owner} in database {db_id}")
         if fields.get(name) != "tags":
-            q.attach_unmatched(
-                tx, db_id=db_id, kind=kind, field=name, keys=keys, profile_id=profile_id
-            )
+            # attach waiting events and replay their enrichment (issue 4)
+            stitch.attach(tx, db_id=db_id, kind=kind, field=name, keys=keys, profile_id=profile_id)
     for name, value in data.items():
         q.write_field(tx, profile_id, name, value, now, newer_only=False)
     q.touch_profile(tx, profile_id, now)

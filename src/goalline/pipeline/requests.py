@@ -121,9 +121,50 @@ class DictionaryRequest(Base, kw_only=True):
     name: str | None = None
 
 
+class ProfileImportBatchRequest(Base, kw_only=True):
+    """``profiles/import_batch``: many profiles, each item matched on its own (SPEC §3).
+
+    Items stay untyped here, so one malformed item fails alone (pipeline/bulk.py checks each).
+    """
+
+    db_id: int | None = None
+    matching: str | None = None
+    field_name: str | None = None
+    skip_triggers: bool | None = None
+    detect_geo: bool | None = None
+    data: list[Any] | None = None
+
+
+class HistoryGetRequest(MatchFields, kw_only=True):
+    """``subscribers/history_get``: a profile's actions, newest first, paged by ``from_id``."""
+
+    list_id: int | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    limit: int | None = None
+    from_id: int | None = None
+
+
+class DatabasesListRequest(Base, kw_only=True):
+    """``databases/list``: the databases the token may use."""
+
+    from_id: int | None = None
+    limit: int | None = None
+
+
+class DatabaseFieldsRequest(Base, kw_only=True):
+    """``databases/fields_get``: a database's profile fields."""
+
+    db_id: int | None = None
+
+
 XML_ARRAYS: dict[type[msgspec.Struct], frozenset[str]] = {
     DictionaryRequest: frozenset(),
     RegisterRequest: frozenset({"goals", "categories"}),
     ProfileImportRequest: frozenset({"phones"}),
     ProfileGetRequest: frozenset(),
+    ProfileImportBatchRequest: frozenset({"data", "phones"}),
+    HistoryGetRequest: frozenset(),
+    DatabasesListRequest: frozenset(),
+    DatabaseFieldsRequest: frozenset(),
 }

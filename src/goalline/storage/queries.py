@@ -290,3 +290,236 @@ def attach_unmatched(
         )
         count += max(cursor.rowcount, 0)
     return count
+
+
+# -- profiles at scale: batch import, stitching, history (issue 4) -----------------------------
+
+#: Keys per ``IN (...)`` list, and bound values per multi-row INSERT: far under SQLite's 32,766
+#: and PostgreSQL's 65,535 placeholders, large enough that a 10,000-item batch is a few queries.
+_IN_CHUNK = 900
+_VALUES_PER_INSERT = 4000
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert_many(tx: Tx, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> int:
+    """``head VALUES (..), (..) tail`` over ``rows`` in chunks; return the rows affected."""
+    if not rows:
+        return 0
+    width = len(rows[0])
+    marks = "(" + ", ".join("?" * width) + ")"
+    count = 0
+    for chunk in _chunks(rows, max(1, _VALUES_PER_INSERT // width)):
+        query = f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}"
+        cursor = tx.execute(query, [value for row in chunk for value in row])
+        count += max(cursor.rowcount, 0)
+    return count
+
+
+def key_owners(tx: Tx, db_id: int, name: str, keys: Sequence[str]) -> list[tuple[str, str]]:
+    """(key, profile_id) for every profile of ``db_id`` holding one of ``keys`` under ``name``."""
+    out: list[tuple[str, str]] = []
+    for chunk in _chunks(sorted(set(keys)), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.all(
+            "SELECT key, profile_id FROM profile_keys WHERE db_id = ? AND name = ? "
+            f"AND key IN ({marks})",
+            (db_id, name, *chunk),
+        )
+        out.extend((r[0], r[1]) for r in rows)
+    return out
+
+
+def profiles_in_database_of(tx: Tx, db_id: int, profile_ids: Sequence[str]) -> set[str]:
+    """Which of ``profile_ids`` are profiles of ``db_id``."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(profile_ids)), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.all(
+            f"SELECT id FROM profiles WHERE db_id = ? AND id IN ({marks})", (db_id, *chunk)
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+def insert_profiles(tx: Tx, db_id: int, profile_ids: Sequence[str], now: str) -> None:
+    _insert_many(
+        tx,
+        "INSERT INTO profiles (id, db_id, created_at, updated_at)",
+        "",
+        [(profile_id, db_id, now, now) for profile_id in profile_ids],
+    )
+
+
+def touch_profiles(tx: Tx, profile_ids: Sequence[str], now: str) -> None:
+    for chunk in _chunks(list(profile_ids), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        tx.execute(f"UPDATE profiles SET updated_at = ? WHERE id IN ({marks})", (now, *chunk))
+
+
+def drop_keys_of(tx: Tx, name: str, profile_ids: Sequence[str]) -> None:
+    """Forget every key the profiles hold under ``name`` (before re-indexing it)."""
+    for chunk in _chunks(list(profile_ids), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        tx.execute(
+            f"DELETE FROM profile_keys WHERE profile_id IN ({marks}) AND name = ?", (*chunk, name)
+        )
+
+
+def insert_keys(tx: Tx, rows: Sequence[tuple[int, str, str, str]]) -> int:
+    """Index (db_id, name, key, profile_id) rows; return how many were new (a unique email or
+    phone taken meanwhile by another profile is skipped, and shows in the count)."""
+    return _insert_many(
+        tx,
+        "INSERT INTO profile_keys (db_id, name, key, profile_id)",
+        " ON CONFLICT DO NOTHING",
+        rows,
+    )
+
+
+def write_fields(tx: Tx, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """Set (profile_id, name, value as JSON text, written_at) fields, whatever their stored
+    times (an import's data is the newest); at most one row per (profile_id, name)."""
+    _insert_many(
+        tx,
+        "INSERT INTO profile_fields (profile_id, name, value, written_at)",
+        " ON CONFLICT (profile_id, name) DO UPDATE SET value = excluded.value, "
+        "written_at = excluded.written_at",
+        rows,
+    )
+
+
+def any_waiting(tx: Tx, db_id: int) -> bool:
+    """Whether any event of ``db_id`` waits for a profile (index-only on both stores)."""
+    return (
+        tx.one("SELECT 1 FROM goal_events WHERE db_id = ? AND profile_id IS NULL LIMIT 1", (db_id,))
+        is not None
+    )
+
+
+def waiting_keys(tx: Tx, db_id: int, kind: str, field: str, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` (of ``kind``/``field``) have events waiting for a profile."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(keys)), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.all(
+            "SELECT DISTINCT match_key FROM goal_events WHERE db_id = ? AND profile_id IS NULL "
+            f"AND match_kind = ? AND match_field = ? AND match_key IN ({marks})",
+            (db_id, kind, field, *chunk),
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+#: What stitching reads of a waiting event: enough to replay its profile enrichment.
+_WAITING_COLUMNS = (
+    "id", "event_at", "enrich_profile", "vendor", "browser", "os", "device", "client_ip",
+    "client_ip_v4", "client_ip_v6", "country", "region", "city", "zip", "time_zone", "lat",
+    "lon", "language",
+)  # fmt: skip
+
+
+def waiting_events(
+    tx: Tx, *, db_id: int, kind: str, field: str | None, keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Events of ``db_id`` recorded without a profile under one of ``keys``, oldest first."""
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(set(keys)), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.all(
+            f"SELECT {', '.join(_WAITING_COLUMNS)} FROM goal_events WHERE db_id = ? "
+            "AND profile_id IS NULL AND match_kind = ? AND match_field = ? "
+            f"AND match_key IN ({marks})",
+            (db_id, kind, field, *chunk),
+        )
+        out.extend(dict(zip(_WAITING_COLUMNS, row, strict=True)) for row in rows)
+    for event in out:
+        event["enrich_profile"] = bool(event["enrich_profile"])
+    out.sort(key=lambda e: (e["event_at"], e["id"]))
+    return out
+
+
+def set_events_profile(tx: Tx, event_ids: Sequence[int], profile_id: str) -> None:
+    for chunk in _chunks(list(event_ids), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        tx.execute(
+            f"UPDATE goal_events SET profile_id = ? WHERE id IN ({marks})", (profile_id, *chunk)
+        )
+
+
+#: What subscribers/history_get shows of an event.
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "id", "db_id", "pixel_id", "profile_id", "goal", "value", "event_at", "is_test",
+    "send_message_id", "external_type", "external_event_id", "referer", "utm_source",
+    "utm_medium", "utm_campaign", "utm_content", "utm_term", "pixel_data",
+)  # fmt: skip
+
+
+def history_events(
+    tx: Tx,
+    *,
+    db_id: int,
+    profile_id: str,
+    since: str | None,
+    until: str | None,
+    before: tuple[str, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A profile's events, newest first: ``since <= event_at < until``, and older than
+    ``before`` = (event_at, id) in that order when paging."""
+    where = ["db_id = ?", "profile_id = ?"]
+    params: list[Any] = [db_id, profile_id]
+    if since is not None:
+        where.append("event_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("event_at < ?")
+        params.append(until)
+    if before is not None:
+        where.append("(event_at < ? OR (event_at = ? AND id < ?))")
+        params.extend((before[0], before[0], before[1]))
+    rows = tx.all(
+        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM goal_events WHERE {' AND '.join(where)} "
+        "ORDER BY event_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
+    out = []
+    for row in rows:
+        event = dict(zip(HISTORY_COLUMNS, row, strict=True))
+        event["is_test"] = bool(event["is_test"])
+        if event["pixel_data"] is not None:
+            event["pixel_data"] = tx.dialect.json_value(event["pixel_data"])
+        out.append(event)
+    return out
+
+
+def event_time(tx: Tx, db_id: int, profile_id: str, event_id: int) -> str | None:
+    """The event_at of one of a profile's events (a history cursor's position)."""
+    value = tx.scalar(
+        "SELECT event_at FROM goal_events WHERE id = ? AND db_id = ? AND profile_id = ?",
+        (event_id, db_id, profile_id),
+    )
+    return None if value is None else str(value)
+
+
+def keys_of_profiles(tx: Tx, profile_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(profile_id, name, key) of every key the profiles hold."""
+    out: list[tuple[str, str, str]] = []
+    for chunk in _chunks(list(profile_ids), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.all(
+            f"SELECT profile_id, name, key FROM profile_keys WHERE profile_id IN ({marks})", chunk
+        )
+        out.extend((r[0], r[1], r[2]) for r in rows)
+    return out
+
+
+def analyze_profiles(tx: Tx) -> None:
+    """Refresh PostgreSQL's statistics of the profile tables. A bulk load grows them faster
+    than autovacuum looks (or autovacuum is off), and with stale statistics the planner scans a
+    whole database's keys for every batch lookup. SQLite plans by its indexes without them."""
+    if tx.dialect.name == "postgres":
+        tx.execute("ANALYZE profiles, profile_keys, profile_fields")

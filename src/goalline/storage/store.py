@@ -140,8 +140,12 @@ class Store:
         self._closed = False
 
     # -- the ways in ------------------------------------------------------------------------
-    async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in a write transaction off the event loop; return after the commit."""
+    async def write(self, fn: Callable[[Tx], T], *, large: bool = False) -> T:
+        """Run ``fn`` in a write transaction off the event loop; return after the commit.
+
+        ``large`` marks a unit that runs long (a batch import); stores whose groups run on the
+        event loop give such a unit a transaction of its own on a thread instead.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
 
@@ -335,9 +339,17 @@ class SQLiteStore(Store):
                 self._connections.append(conn)
         return conn
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Queue ``fn`` for the next group; the loop's flusher runs and commits it."""
+    async def write(self, fn: Callable[[Tx], T], *, large: bool = False) -> T:
+        """Queue ``fn`` for the next group; the loop's flusher runs and commits it.
+
+        A ``large`` unit (a 10,000-item batch takes about a second) would stall every other
+        request on the loop, so it gets its own transaction on a thread; SQLite's write lock
+        orders it with the groups.
+        """
         assert not self._closed, "store is closed"
+        if large:
+            assert self._readers is not None
+            return await asyncio.get_running_loop().run_in_executor(self._readers, self.call, fn)
         if len(self._pending) >= self._max_pending:
             raise Unavailable("storage: write queue full; nothing was recorded", retry_after=1)
         loop = asyncio.get_running_loop()

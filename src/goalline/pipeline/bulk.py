@@ -1,0 +1,558 @@
+"""Many profiles in one unit of work: what ``profiles/import_batch`` and ``goalline import
+profiles`` share (issue 4).
+
+Each item is matched and created or updated exactly like ``profiles/import``, but the batch is
+planned in memory before anything is written:
+
+1. every item is checked and cleaned against the database's fields, read once per batch
+   (pure, so ``profiles/import_batch`` runs it off the event loop before the unit of work, and
+   the CLI checks the next batch while the store writes this one);
+2. the owners of every key the batch matches by or makes unique (emails, phones, the custom
+   matching field) are read with a few ``IN (...)`` queries;
+3. the items are planned in order against that picture, which each planned item updates, so a
+   later item sees what an earlier one did (the same email twice: created, then updated; an
+   email taken by an earlier item: 409). A refused item is left out of the picture;
+4. the plan is written with multi-row statements: profiles, keys, stitched events, fields.
+
+A bad item is refused before anything of it is written, so it never fails the others, and no
+per-item savepoint is needed: item writes cannot fail one by one. (Per-item savepoints cost two
+statements an item and forbid multi-row writes; the plan is what makes a batch fast.) If a
+concurrent writer takes a unique key between the reads and the writes (PostgreSQL only: SQLite
+has one writer), the key insert sees it and the unit of work runs again (``Retry``) against the
+new state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from goalline.errors import ApiError, Conflict, InvalidRequest, NotFound
+from goalline.model import MatchKey
+from goalline.pipeline import dedupe, fastpath, match, stitch
+from goalline.pipeline.auth import authorise_database
+from goalline.pipeline.context import Context, Deps
+from goalline.pipeline.profiles import MAX_PHONES, clean_data, index_keys
+from goalline.pipeline.requests import ProfileImportBatchRequest
+from goalline.pipeline.validate import check_string
+from goalline.storage import queries as q
+from goalline.storage.store import Retry, Tx
+
+#: The profile fields whose keys belong to one profile only (storage's unique index).
+UNIQUE_FIELDS = ("email", "phones")
+IDENTIFIERS = ("email", "phone", "profile_id", "field_name", "field_value")
+MAX_ITEMS = 10_000
+_ENCODE = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item's outcome, in item order."""
+
+    profile_id: str | None = None
+    created: bool = False
+    error: ApiError | None = None
+
+    def reply(self) -> dict[str, Any]:
+        """Altcraft's batch result item ``{error, error_text, profile_id}``."""
+        if self.error is not None:
+            return {"error": self.error.code, "error_text": self.error.text}
+        return {"error": 0, "error_text": "Successful operation", "profile_id": self.profile_id}
+
+
+@dataclass(frozen=True)
+class Item:
+    """A checked item: its match key, the data the key implies, and its clean data."""
+
+    index: int
+    flat: bool
+    key: MatchKey
+    #: Text keys searched under ``key.field`` (several for a tags field).
+    texts: tuple[str, ...]
+    implied: dict[str, Any]
+    data: dict[str, Any]
+    #: Every field of ``implied`` and ``data`` as the JSON text stored (encoded while checking,
+    #: which the CLI does beside the writes).
+    encoded: dict[str, str]
+
+
+@dataclass
+class Planned:
+    """What the batch writes for one profile (the last item to touch a field wins)."""
+
+    created: bool
+    #: field name → value as JSON text
+    fields: dict[str, str] = field(default_factory=dict)
+    #: field name → (match kind, keys): the profile's whole index for that field.
+    keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+
+def import_items(
+    tx: Tx,
+    *,
+    db_id: int,
+    items: Sequence[Any],
+    matching: str = "email",
+    field_name: str | None = None,
+    phone_region: str = "",
+    now: str,
+) -> list[ItemResult]:
+    """Create or update one profile per item of ``items`` in database ``db_id``.
+
+    Parameters
+    ----------
+    items : sequence
+        Each an object with identifier fields (``email``, ``phone``, ``profile_id``,
+        ``field_name``, ``field_value``) and a ``data`` object, or, without ``data``, the
+        profile data itself, its identifier read from it (SPEC §3).
+    matching, field_name : str
+        The batch's matching mode; ``field_name`` is the custom field for items naming none.
+
+    Returns
+    -------
+    list of ItemResult
+        In item order; error texts are prefixed with the item's path (``data[3].email: ...``).
+    """
+    fields = q.fields_of(tx, db_id)
+    checked = check_items(
+        items,
+        fields=fields,
+        db_id=db_id,
+        matching=matching,
+        field_name=field_name,
+        phone_region=phone_region,
+    )
+    return apply_items(tx, db_id=db_id, fields=fields, checked=checked, now=now)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A batch after the pure checks: the items to plan, and the refused ones by index."""
+
+    size: int
+    items: list[Item]
+    errors: dict[int, ApiError]
+
+
+def check_items(
+    items: Sequence[Any],
+    *,
+    fields: dict[str, str],
+    db_id: int,
+    matching: str,
+    field_name: str | None,
+    phone_region: str,
+) -> Checked:
+    """Check every item against the database's ``fields`` (pure: no storage needed, so the
+    CLI checks the next batch while the store writes this one)."""
+    good: list[Item] = []
+    errors: dict[int, ApiError] = {}
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            errors[index] = InvalidRequest.field(f"data[{index}]", "must be an object")
+            continue
+        try:
+            good.append(check_item(index, raw, fields, db_id, matching, field_name, phone_region))
+        except ApiError as exc:
+            errors[index] = at_item(exc, index, _is_flat(raw))
+    return Checked(len(items), good, errors)
+
+
+def apply_items(
+    tx: Tx, *, db_id: int, fields: dict[str, str], checked: Checked, now: str
+) -> list[ItemResult]:
+    """Plan and write checked items in ``tx``; one result per item, in item order."""
+    results: dict[int, ItemResult] = {i: ItemResult(error=e) for i, e in checked.errors.items()}
+    plan = Plan(tx, db_id, fields, checked.items)
+    for item in checked.items:
+        try:
+            results[item.index] = plan.add(item)
+        except ApiError as exc:
+            results[item.index] = ItemResult(error=at_item(exc, item.index, item.flat))
+    plan.write(tx, now)
+    return [results[i] for i in range(checked.size)]
+
+
+# -- checking one item (pure) -----------------------------------------------------------------
+
+
+def check_item(
+    index: int,
+    raw: dict[str, Any],
+    fields: dict[str, str],
+    db_id: int,
+    matching: str,
+    field_name: str | None,
+    phone_region: str,
+) -> Item:
+    """Split, clean and key one item; errors carry paths relative to the item."""
+    ident, data, flat = split_item(raw, fields)
+    for name in ("email", "phone", "profile_id", "field_name"):
+        value = ident.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidRequest.field(name, "must be a string")
+            check_string(name, value)
+    clean = clean_fast(data, fields, db_id, phone_region)
+    key, texts, implied = item_key(ident, clean, fields, db_id, matching, field_name, phone_region)
+    encoded = {name: _json(value) for name, value in {**implied, **clean}.items()}
+    return Item(index, flat, key, texts, implied, clean, encoded)
+
+
+def clean_fast(
+    data: dict[str, Any], fields: dict[str, str], db_id: int, phone_region: str
+) -> dict[str, Any]:
+    """``profiles.clean_data`` with the fast paths for plain emails and phones; anything the
+    fast paths do not vouch for (and every error) goes through ``clean_data`` itself."""
+    fast: dict[str, Any] = {}
+    email = data.get("email")
+    if isinstance(email, str) and (normal := fastpath.email(email)) is not None:
+        fast["email"] = normal
+    phones = data.get("phones")
+    items = [phones] if isinstance(phones, str) else phones
+    if isinstance(items, list) and len(items) <= MAX_PHONES:
+        normalised = [
+            fastpath.phone(number, phone_region) if isinstance(number, str) else None
+            for number in items
+        ]
+        if None not in normalised:
+            fast["phones"] = list(dict.fromkeys(normalised))
+    if not fast:
+        return clean_data(data, fields, db_id, phone_region)
+    rest = {name: value for name, value in data.items() if name not in fast}
+    return {**clean_data(rest, fields, db_id, phone_region), **fast}
+
+
+def split_item(
+    raw: dict[str, Any], fields: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(identifiers, profile data, flat?): an item without a ``data`` object is its own data,
+    except for the identifier fields that are no profile field (``phone``, ``profile_id``,
+    ``field_name``, ``field_value``, unless the database has a custom field so named).
+
+    In XML every ``<data>`` is read as an array, so an item's own ``data`` arrives as a list
+    holding one object; that is unwrapped here.
+    """
+    inner = raw.get("data")
+    if isinstance(inner, list) and len(inner) <= 1 and all(isinstance(d, dict) for d in inner):
+        inner = inner[0] if inner else None
+    if inner is None:
+        lifted = {k for k in IDENTIFIERS if k != "email" and k not in fields} | {"data"}
+        ident = {k: raw[k] for k in lifted & raw.keys()}
+        return ident, {k: v for k, v in raw.items() if k not in lifted}, True
+    if not isinstance(inner, dict):
+        raise InvalidRequest.field("data", "must be an object")
+    return {k: raw.get(k) for k in IDENTIFIERS}, inner, False
+
+
+def item_key(
+    ident: dict[str, Any],
+    data: dict[str, Any],
+    fields: dict[str, str],
+    db_id: int,
+    matching: str,
+    field_name: str | None,
+    phone_region: str,
+) -> tuple[MatchKey, tuple[str, ...], dict[str, Any]]:
+    """The item's match key, its text keys, and the data the key implies for a new profile.
+
+    The identifier is the item's own field when given, else read from its clean data (the
+    email, the first phone, the custom field), as in ``profiles.import_key``.
+    """
+    if matching in ("email", "email_profile"):
+        if ident.get("email") is not None:
+            email = match.normalise_email(ident["email"], "email")
+        elif "email" in data:
+            email = data["email"]
+        else:
+            raise InvalidRequest.field("email", f"required when matching is {matching}")
+        return MatchKey("email", "email", email), (email,), {"email": email}
+    if matching == "phone":
+        if ident.get("phone") is not None:
+            phone = match.normalise_phone(ident["phone"], phone_region, "phone")
+        elif data.get("phones"):
+            phone = data["phones"][0]
+        else:
+            raise InvalidRequest.field("phone", "required when matching is phone")
+        return MatchKey("phone", "phones", phone), (phone,), {"phones": [phone]}
+    if matching == "profile_id":
+        if ident.get("profile_id") is None:
+            raise InvalidRequest.field("profile_id", "required when matching is profile_id")
+        profile_id = ident["profile_id"].strip()
+        return MatchKey("profile_id", None, profile_id), (profile_id,), {}
+    name = ident.get("field_name") or field_name
+    if name is None:
+        raise InvalidRequest.field("field_name", "required when matching is custom")
+    field_type = fields.get(name)
+    if field_type is None:
+        raise InvalidRequest.field("field_name", f"database {db_id} has no field {name!r}")
+    raw_value = ident.get("field_value")
+    if raw_value is not None:
+        if isinstance(raw_value, bool) or not isinstance(raw_value, (str, int, float)):
+            raise InvalidRequest.field("field_value", "must be a string or a number")
+        value = match.typed_value(field_type, raw_value, "field_value")
+    elif name in data:
+        value = data[name]
+    else:
+        raise InvalidRequest.field("field_value", "required when matching is custom")
+    texts = tuple(match.key_texts(field_type, value))
+    if not texts:
+        raise InvalidRequest.field("field_value", "holds no tag to match by")
+    return MatchKey("custom", name, ", ".join(texts)), texts, {name: value}
+
+
+def at_item(exc: ApiError, index: int, flat: bool) -> ApiError:
+    """``exc`` with its path made absolute: ``data[3].email``, or ``data[3].data.email`` for
+    a field of an item's ``data`` object (a flat item's data is the item itself)."""
+    text = exc.text
+    if flat and text.startswith("data."):
+        text = text[len("data.") :]
+    return type(exc)(f"data[{index}].{text}", retry_after=exc.retry_after)
+
+
+def _json(value: Any) -> str:
+    return _ENCODE(value).decode()
+
+
+def _is_flat(raw: dict[str, Any]) -> bool:
+    return raw.get("data") in (None, [])
+
+
+# -- planning against the database's picture --------------------------------------------------
+
+
+class Plan:
+    """The batch's writes, planned item by item against the keys the batch mentions."""
+
+    def __init__(self, tx: Tx, db_id: int, fields: dict[str, str], items: list[Item]) -> None:
+        self.db_id = db_id
+        self.fields = fields
+        self.profiles: dict[str, Planned] = {}
+        #: (field, key) → profiles holding it, for every key the batch looks up or must keep
+        #: unique; ``held`` is the same picture by profile, to drop a profile's old keys.
+        self.owners: dict[tuple[str, str], set[str]] = {}
+        self.held: dict[str, dict[str, set[str]]] = {}
+        self.tracked = set(UNIQUE_FIELDS)
+        mentioned: dict[str, set[str]] = {name: set() for name in UNIQUE_FIELDS}
+        wanted_ids: list[str] = []
+        for item in items:
+            if item.key.kind == "profile_id":
+                wanted_ids.append(item.key.value)
+            else:
+                assert item.key.field is not None
+                self.tracked.add(item.key.field)
+                mentioned.setdefault(item.key.field, set()).update(item.texts)
+            for name in UNIQUE_FIELDS:
+                value = item.data.get(name)
+                if value is not None:
+                    mentioned[name].update([value] if isinstance(value, str) else value)
+        for item in items:  # a custom matching field's values set by other items' data
+            for name in self.tracked - set(UNIQUE_FIELDS):
+                if name in item.data:
+                    mentioned[name].update(match.key_texts(fields[name], item.data[name]))
+        for name, keys in mentioned.items():
+            for key, profile_id in q.key_owners(tx, db_id, name, list(keys)) if keys else ():
+                self.owners.setdefault((name, key), set()).add(profile_id)
+                self.held.setdefault(profile_id, {}).setdefault(name, set()).add(key)
+        self.known_ids = q.profiles_in_database_of(tx, db_id, wanted_ids) if wanted_ids else set()
+        self._random = os.urandom(8 * len(items)).hex()
+        self._created = 0
+
+    def new_id(self) -> str:
+        """``profiles.new_profile_id``'s shape (time, then 64 random bits), from one
+        ``os.urandom`` call per batch instead of one per profile."""
+        start, self._created = 16 * self._created, self._created + 1
+        return f"{int(time.time()):08x}{self._random[start : start + 16]}"
+
+    def add(self, item: Item) -> ItemResult:
+        """Plan one item: resolve, check its unique keys, then record its writes."""
+        profile_id = self.resolve(item)
+        created = profile_id is None
+        data = {**item.implied, **item.data} if created else item.data
+        profile_id = profile_id or self.new_id()
+        indexed = index_keys(self.fields, data)
+        for _, name, keys in indexed:
+            if name in UNIQUE_FIELDS:
+                for key in keys:
+                    others = self.owners.get((name, key), set()) - {profile_id}
+                    if others:
+                        raise Conflict(
+                            f"data.{name}: already belongs to profile {min(others)} "
+                            f"in database {self.db_id}"
+                        )
+        planned = self.profiles.setdefault(profile_id, Planned(created=created))
+        for kind, name, keys in indexed:
+            planned.keys[name] = (kind, list(dict.fromkeys(keys)))
+            if name in self.tracked:
+                held = self.held.setdefault(profile_id, {})
+                for old in held.get(name, ()):
+                    self.owners[(name, old)].discard(profile_id)
+                for key in keys:
+                    self.owners.setdefault((name, key), set()).add(profile_id)
+                held[name] = set(keys)
+        if created:
+            planned.fields.update(item.encoded)
+        else:
+            planned.fields.update((name, item.encoded[name]) for name in data)
+        return ItemResult(profile_id=profile_id, created=created)
+
+    def resolve(self, item: Item) -> str | None:
+        """The one profile the item's key names, as ``profiles.resolve`` would answer."""
+        key = item.key
+        if key.kind == "profile_id":
+            if key.value in self.known_ids:
+                return key.value
+            raise NotFound(
+                f"profile_id: no profile {key.value!r} in database {self.db_id} "
+                "(matching by profile_id only updates)"
+            )
+        assert key.field is not None
+        found = set.intersection(*(self.owners.get((key.field, t), set()) for t in item.texts))
+        if len(found) > 1:
+            first, second = sorted(found)[:2]
+            raise Conflict(
+                f"matching: {key.describe()} matches more than one profile in database "
+                f"{self.db_id} ({first}, {second}); match by a unique field instead"
+            )
+        return next(iter(found), None)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, tx: Tx, now: str) -> None:
+        """Write the plan: profiles, keys, stitched events, then fields (as ``profiles.save``).
+
+        Rows go in index order, which makes SQLite's B-tree inserts noticeably cheaper.
+        """
+        ordered = sorted(self.profiles.items())
+        created = [p for p, planned in ordered if planned.created]
+        updated = [p for p, planned in ordered if not planned.created]
+        q.insert_profiles(tx, self.db_id, created, now)
+        unchanged = self.unchanged_keys(tx, updated)
+        reindexed: dict[str, list[str]] = {}
+        for profile_id in updated:
+            for name in self.profiles[profile_id].keys:
+                if (profile_id, name) not in unchanged:
+                    reindexed.setdefault(name, []).append(profile_id)
+        for name, profile_ids in reindexed.items():
+            q.drop_keys_of(tx, name, profile_ids)
+        rows = sorted(
+            (self.db_id, name, key, profile_id)
+            for profile_id, planned in ordered
+            for name, (_, keys) in planned.keys.items()
+            if (profile_id, name) not in unchanged
+            for key in keys
+        )
+        if q.insert_keys(tx, rows) != len(rows):
+            raise Retry()  # a concurrent writer took a unique key after we read the owners
+        self.stitch(tx)
+        q.write_fields(
+            tx,
+            [
+                (profile_id, name, text, now)
+                for profile_id, planned in ordered
+                for name, text in sorted(planned.fields.items())
+            ],
+        )
+        q.touch_profiles(tx, updated, now)
+
+    def unchanged_keys(self, tx: Tx, updated: list[str]) -> set[tuple[str, str]]:
+        """(profile, field) pairs whose index the plan leaves as it is: not rewritten, so a
+        second import of the same file writes no keys at all."""
+        held: dict[tuple[str, str], set[str]] = {}
+        for profile_id, name, key in q.keys_of_profiles(tx, updated) if updated else ():
+            held.setdefault((profile_id, name), set()).add(key)
+        return {
+            (profile_id, name)
+            for profile_id in updated
+            for name, (_, keys) in self.profiles[profile_id].keys.items()
+            if held.get((profile_id, name), set()) == set(keys)
+        }
+
+    def stitch(self, tx: Tx) -> None:
+        """Attach events waiting for any key the batch indexed (tags never match events)."""
+        if not self.profiles or not q.any_waiting(tx, self.db_id):
+            return
+        owners: dict[tuple[str, str], dict[str, str]] = {}
+        for profile_id, planned in self.profiles.items():
+            for name, (kind, keys) in planned.keys.items():
+                if self.fields.get(name) != "tags":
+                    slot = owners.setdefault((kind, name), {})
+                    slot.update(dict.fromkeys(keys, profile_id))
+        for (kind, name), by_key in owners.items():
+            for key in sorted(q.waiting_keys(tx, self.db_id, kind, name, list(by_key))):
+                stitch.attach(
+                    tx,
+                    db_id=self.db_id,
+                    kind=kind,
+                    field=name,
+                    keys=[key],
+                    profile_id=by_key[key],
+                )
+
+
+# -- profiles/import_batch --------------------------------------------------------------------
+
+
+async def handle_import_batch(
+    deps: Deps, ctx: Context, req: ProfileImportBatchRequest
+) -> dict[str, Any]:
+    db_id, items, matching = check_batch(req)
+    token_hash = ctx.token_hash()
+    region = deps.settings.default_phone_region
+    now = ctx.now_iso
+
+    def check(fields: dict[str, str]) -> Checked:
+        if req.field_name is not None and req.field_name not in fields:
+            raise InvalidRequest.field(
+                "field_name", f"database {db_id} has no field {req.field_name!r}"
+            )
+        return check_items(
+            items,
+            fields=fields,
+            db_id=db_id,
+            matching=matching,
+            field_name=req.field_name,
+            phone_region=region,
+        )
+
+    def read(tx: Tx) -> dict[str, str]:
+        authorise_database(tx, token_hash, db_id)
+        return q.fields_of(tx, db_id)
+
+    # The pure checks (most of the CPU time) run before the unit of work, off the event loop,
+    # so the write transaction holds the lock only for planning and writing.
+    fields = await deps.store.read(read)
+    checked = await asyncio.to_thread(check, fields)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        authorise_database(tx, token_hash, db_id)
+        current = q.fields_of(tx, db_id)
+        again = checked if current == fields else check(current)  # a field added meanwhile
+        results = apply_items(tx, db_id=db_id, fields=current, checked=again, now=now)
+        return {"result": [r.reply() for r in results]}
+
+    return await deps.store.write(lambda tx: dedupe.once(tx, ctx.guard, work), large=True)
+
+
+def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:
+    """The batch-wide rules: a failure here refuses the whole request."""
+    if req.db_id is None:
+        raise InvalidRequest.field("db_id", "required")
+    if req.db_id <= 0:
+        raise InvalidRequest.field("db_id", "must be a positive integer")
+    if req.data is None:
+        raise InvalidRequest.field("data", "required: an array of profiles")
+    if len(req.data) > MAX_ITEMS:
+        raise InvalidRequest.field("data", f"more than {MAX_ITEMS} items")
+    matching = req.matching or "email"
+    if matching not in match.MATCHING_MODES:
+        raise InvalidRequest.field("matching", f"must be one of {', '.join(match.MATCHING_MODES)}")
+    if req.field_name is not None:
+        check_string("field_name", req.field_name)
+    return req.db_id, req.data, matching
