@@ -277,21 +277,6 @@ def events(tx: Tx, where: str = "1 = 1", params: Sequence[Any] = ()) -> list[dic
     return out
 
 
-def attach_unmatched(
-    tx: Tx, *, db_id: int, kind: str, field: str | None, keys: Iterable[str], profile_id: str
-) -> int:
-    """Stitching: give events recorded without a profile to the profile that now owns their key."""
-    count = 0
-    for key in keys:
-        cursor = tx.execute(
-            "UPDATE goal_events SET profile_id = ? WHERE db_id = ? AND profile_id IS NULL "
-            "AND match_kind = ? AND match_field = ? AND match_key = ?",
-            (profile_id, db_id, kind, field, key),
-        )
-        count += max(cursor.rowcount, 0)
-    return count
-
-
 # -- profiles at scale: batch import, stitching, history (issue 4) -----------------------------
 
 #: Keys per ``IN (...)`` list, and bound values per multi-row INSERT: far under SQLite's 32,766
