@@ -11,7 +11,7 @@ if [ ! -x "$root/.venv/bin/python" ]; then
   echo "Creating $root/.venv ..." >&2
   "$python" -m venv "$root/.venv"
 fi
-extra="${1:-}"
+extra="$1"  # callers always pass it ("" for none): see scripts/demo
 stamp="$root/.venv/.goalline-installed${extra:+-$extra}"
 fresh() { [ -f "$1" ] && [ ! "$root/pyproject.toml" -nt "$1" ]; }
 # An install with the test extras also satisfies a plain one.

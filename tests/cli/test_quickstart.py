@@ -31,9 +31,9 @@ def test_quick_start_is_two_commands() -> None:
 
 def test_demo_command_serves_and_its_curl_works(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "GOALLINE_PORT": str(port), "GOALLINE_LOG_LEVEL": "warning"}
+    env = {**os.environ, "GOALLINE_LOG_LEVEL": "warning"}
     process = subprocess.Popen(
-        [str(ROOT / "scripts" / "demo")],
+        [str(ROOT / "scripts" / "demo"), "--port", str(port)],  # arguments reach serve
         cwd=tmp_path,
         env=env,
         text=True,

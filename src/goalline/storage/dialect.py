@@ -20,7 +20,7 @@ class Dialect:
     ddl: dict[str, str]
 
     def sql(self, query: str) -> str:
-        return _to_pyformat(query) if self.name == "postgres" else query
+        return _to_numbered(query) if self.name == "postgres" else query
 
     def json_value(self, value: Any) -> Any:
         """A JSON column read back: SQLite gives text, PostgreSQL's jsonb gives objects."""
@@ -32,8 +32,13 @@ class Dialect:
 
 
 @lru_cache(maxsize=512)
-def _to_pyformat(query: str) -> str:
-    return query.replace("%", "%%").replace("?", "%s")
+def _to_numbered(query: str) -> str:
+    """``?`` → ``$1, $2, …``: PostgreSQL's own placeholders, sent as they are by psycopg's
+    RawCursor. (psycopg's ``%s`` conversion caches only queries of up to 50 parameters, so the
+    60-column event insert was re-parsed in Python on every request.) No query text here has a
+    ``?`` inside a literal."""
+    parts = query.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
 SQLITE = Dialect(

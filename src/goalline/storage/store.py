@@ -437,8 +437,11 @@ class PostgresStore(Store):
         self.dialect = POSTGRES
         writers = max(1, pool_size)
         readers = max(1, pool_size // 2)
+        import psycopg
+
         self._pool = ConnectionPool(
             location.target,
+            kwargs={"cursor_factory": psycopg.RawCursor},
             min_size=1,
             max_size=writers + readers,
             timeout=10,
