@@ -15,8 +15,6 @@ def iso_utc(when: dt.datetime) -> str:
 
 
 MatchKind = Literal["email", "phone", "profile_id", "custom"]
-Policy = Literal["record", "reject", "create"]
-FieldType = Literal["string", "int", "float", "bool", "date", "tags"]
 
 POLICIES: tuple[str, ...] = ("record", "reject", "create")
 FIELD_TYPES: tuple[str, ...] = ("string", "int", "float", "bool", "date", "tags")

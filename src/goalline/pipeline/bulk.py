@@ -40,7 +40,7 @@ from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.profiles import MAX_PHONES, clean_data, index_keys
 from goalline.pipeline.requests import ProfileImportBatchRequest
-from goalline.pipeline.validate import check_string
+from goalline.pipeline.validate import check_string, required_id
 from goalline.storage import queries as q
 from goalline.storage.store import Retry, Tx
 
@@ -91,44 +91,6 @@ class Planned:
     fields: dict[str, str] = field(default_factory=dict)
     #: field name → (match kind, keys): the profile's whole index for that field.
     keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
-
-
-def import_items(
-    tx: Tx,
-    *,
-    db_id: int,
-    items: Sequence[Any],
-    matching: str = "email",
-    field_name: str | None = None,
-    phone_region: str = "",
-    now: str,
-) -> list[ItemResult]:
-    """Create or update one profile per item of ``items`` in database ``db_id``.
-
-    Parameters
-    ----------
-    items : sequence
-        Each an object with identifier fields (``email``, ``phone``, ``profile_id``,
-        ``field_name``, ``field_value``) and a ``data`` object, or, without ``data``, the
-        profile data itself, its identifier read from it (SPEC §3).
-    matching, field_name : str
-        The batch's matching mode; ``field_name`` is the custom field for items naming none.
-
-    Returns
-    -------
-    list of ItemResult
-        In item order; error texts are prefixed with the item's path (``data[3].email: ...``).
-    """
-    fields = q.fields_of(tx, db_id)
-    checked = check_items(
-        items,
-        fields=fields,
-        db_id=db_id,
-        matching=matching,
-        field_name=field_name,
-        phone_region=phone_region,
-    )
-    return apply_items(tx, db_id=db_id, fields=fields, checked=checked, now=now)
 
 
 @dataclass(frozen=True)
@@ -542,10 +504,7 @@ async def handle_import_batch(
 
 def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:
     """The batch-wide rules: a failure here refuses the whole request."""
-    if req.db_id is None:
-        raise InvalidRequest.field("db_id", "required")
-    if req.db_id <= 0:
-        raise InvalidRequest.field("db_id", "must be a positive integer")
+    required_id(req.db_id, "db_id")
     if req.data is None:
         raise InvalidRequest.field("data", "required: an array of profiles")
     if len(req.data) > MAX_ITEMS:

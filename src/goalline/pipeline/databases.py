@@ -14,6 +14,7 @@ from goalline.model import PROFILE_ENRICHMENT, SYSTEM_FIELDS
 from goalline.pipeline.auth import authenticate, authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import DatabaseFieldsRequest, DatabasesListRequest
+from goalline.pipeline.validate import required_id
 from goalline.storage import queries as q
 from goalline.storage.store import Tx
 
@@ -83,10 +84,7 @@ async def handle_list(deps: Deps, ctx: Context, req: DatabasesListRequest) -> di
 
 
 async def handle_fields_get(deps: Deps, ctx: Context, req: DatabaseFieldsRequest) -> dict[str, Any]:
-    if req.db_id is None:
-        raise InvalidRequest.field("db_id", "required")
-    if req.db_id <= 0:
-        raise InvalidRequest.field("db_id", "must be a positive integer")
+    required_id(req.db_id, "db_id")
     db_id = req.db_id
     token_hash = ctx.token_hash()
     return {"data": await deps.store.read(lambda tx: fields_get(tx, token_hash, db_id))}

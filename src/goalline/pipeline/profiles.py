@@ -18,7 +18,7 @@ from goalline.pipeline import dedupe, match, stitch
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import ProfileGetRequest, ProfileImportRequest
-from goalline.pipeline.validate import check_string
+from goalline.pipeline.validate import check_string, required_id
 from goalline.storage import queries as q
 from goalline.storage.store import Retry, Tx
 
@@ -202,7 +202,7 @@ def import_profile(
 
 
 async def handle_import(deps: Deps, ctx: Context, req: ProfileImportRequest) -> dict[str, Any]:
-    _require_db(req.db_id)
+    required_id(req.db_id, "db_id")
     if req.data is not None and not isinstance(req.data, dict):
         raise InvalidRequest.field("data", "must be an object")
     key = import_key(req, deps.settings.default_phone_region)
@@ -240,16 +240,8 @@ def get_profile(tx: Tx, token_hash: str, db_id: int, key: MatchKey) -> dict[str,
 
 
 async def handle_get(deps: Deps, ctx: Context, req: ProfileGetRequest) -> dict[str, Any]:
-    db_id = _require_db(req.db_id)
+    db_id = required_id(req.db_id, "db_id")
     key = match.match_key(req, phone_region=deps.settings.default_phone_region)
     token_hash = ctx.token_hash()
     profile = await deps.store.read(lambda tx: get_profile(tx, token_hash, db_id, key))
     return {"profile_id": profile["id"], "data": profile}
-
-
-def _require_db(db_id: int | None) -> int:
-    if db_id is None:
-        raise InvalidRequest.field("db_id", "required")
-    if db_id <= 0:
-        raise InvalidRequest.field("db_id", "must be a positive integer")
-    return db_id

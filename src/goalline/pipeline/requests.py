@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import msgspec
 
-Scalar = str | int | float | bool
 #: SPEC §2: every string at most 128 characters; the three copied from browsers' headers 2,048.
 #: msgspec enforces these while decoding (codecs/json.py words the error per field).
 Str128 = Annotated[str, msgspec.Meta(max_length=128)]

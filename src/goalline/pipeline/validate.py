@@ -55,20 +55,14 @@ def registration(
     String lengths are already checked while decoding (pipeline/requests.py), and NUL
     characters refused by the codec; the rules here are the rest of SPEC §2.
     """
-    if req.db_id is None:
-        raise InvalidRequest.field("db_id", "required")
-    if req.db_id <= 0:
-        raise InvalidRequest.field("db_id", "must be a positive integer")
-    if req.pixel_id is None:
-        raise InvalidRequest.field("pixel_id", "required")
-    if req.pixel_id <= 0:
-        raise InvalidRequest.field("pixel_id", "must be a positive integer")
+    db_id = required_id(req.db_id, "db_id")
+    pixel_id = required_id(req.pixel_id, "pixel_id")
     goals = _goals(req)
     event_at, date_raw = _date(req.date, now, max_future_seconds)
     key = match_key(req, phone_region=phone_region)
     return Registration(
-        db_id=req.db_id,
-        pixel_id=req.pixel_id,
+        db_id=db_id,
+        pixel_id=pixel_id,
         goals=goals,
         matching=req.matching or "email",
         match=key,
@@ -79,6 +73,15 @@ def registration(
         is_test=bool(req.is_test),
         attrs=_attrs(req),
     )
+
+
+def required_id(value: int | None, path: str) -> int:
+    """A required database, pixel or other object id: present and positive."""
+    if value is None:
+        raise InvalidRequest.field(path, "required")
+    if value <= 0:
+        raise InvalidRequest.field(path, "must be a positive integer")
+    return value
 
 
 def check_string(path: str, value: str, limit: int = MAX_STRING) -> None:

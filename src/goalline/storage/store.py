@@ -284,9 +284,6 @@ class Store:
             backend.connection.close()
         return [m.id for m in pending]
 
-    def ping(self) -> None:
-        self.call(lambda tx: tx.scalar("SELECT 1"), write=False)
-
     def close(self) -> None:
         """Finish every queued unit, then stop the threads."""
         if self._closed:

@@ -43,7 +43,7 @@ async def answer(
     accept: str = "",
     query_format: str | None = None,
 ) -> Answer:
-    fmt: Format = reply_format("json", accept, None) if accept else "json"
+    fmt: Format = reply_format("json", accept, None)
     started = time.perf_counter()
     metrics = deps.metrics
     try:

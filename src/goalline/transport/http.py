@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from goalline.codecs import envelope
+from goalline.codecs.negotiate import reply_format
 from goalline.errors import ApiError, InvalidRequest, PayloadTooLarge, Unavailable
 from goalline.pipeline.context import Context, Deps
 from goalline.transport.api import Answer, answer
@@ -115,8 +116,7 @@ class GoallineHTTP:
         status: int | None = None,
         extra: list[tuple[str, str]] | None = None,
     ) -> Answer:
-        accept = headers.get("accept", "")
-        fmt = "xml" if "xml" in accept and "json" not in accept else "json"
+        fmt = reply_format("json", headers.get("accept", ""), None)
         body = envelope.encode(envelope.failure(error), fmt)
         code = 200 if self.deps.settings.error_status == "200" else (status or error.status)
         retry = [] if error.retry_after is None else [("retry-after", str(error.retry_after))]
