@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from goalline.errors import Unauthorized
 from goalline.model import iso_utc
@@ -47,7 +48,7 @@ class Context:
     #: Set by dispatch for data-changing methods: run the unit of work at most once.
     guard: Guard | None = None
 
-    @property
+    @cached_property
     def now_iso(self) -> str:
         return iso_utc(self.now)
 

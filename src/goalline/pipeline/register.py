@@ -140,5 +140,6 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         return store_registration(tx, reg, token_hash, received_at, cache).reply()
 
     reply = await deps.store.write(lambda tx: dedupe.once(tx, guard, work))
-    deps.metrics.events.inc(len(reply["event_ids"]) - len(reply.get("duplicate_event_ids", ())))
+    stored = len(reply["event_ids"]) - len(reply.get("duplicate_event_ids", ()))
+    deps.metrics.events_stored += stored
     return reply

@@ -182,26 +182,38 @@ def _attrs(req: RegisterRequest) -> dict[str, Any]:
         raise InvalidRequest.field("lon", "must be between -180 and 180")
     if req.sku_eid is not None and req.product_eid is None:
         raise InvalidRequest.field("product_eid", "required when sku_eid is given")
-    attrs["client_ip"] = ip_address(req.client_ip, "client_ip", None)
-    attrs["client_ip_v4"] = ip_address(req.client_ip_v4, "client_ip_v4", 4)
-    attrs["client_ip_v6"] = ip_address(req.client_ip_v6, "client_ip_v6", 6)
-    attrs["net_gateway_ipv4"] = ip_address(req.net_gateway_ipv4, "net_gateway_ipv4", 4)
-    attrs["net_gateway_ipv6"] = ip_address(req.net_gateway_ipv6, "net_gateway_ipv6", 6)
-    attrs["net_mac_addr"] = mac_address(req.net_mac_addr)
-    attrs["time_zone"] = in_dictionary("time_zone", "tz", req.time_zone)
-    attrs["browser"] = in_dictionary("browser", "browsers", req.browser)
-    attrs["os"] = in_dictionary("os", "oses", req.os)
-    attrs["device"] = in_dictionary("device", "devices", req.device)
-    attrs["country"] = country(req.country) if req.country is not None else None
+    # Each rule runs only for a field that was sent: most requests send few of them.
+    for name, version in _IP_FIELDS:
+        if attrs[name] is not None:
+            attrs[name] = ip_address(attrs[name], name, version)
+    if req.net_mac_addr is not None:
+        attrs["net_mac_addr"] = mac_address(req.net_mac_addr)
+    for name, dictionary_name in _DICTIONARY_FIELDS:
+        if attrs[name] is not None:
+            attrs[name] = in_dictionary(name, dictionary_name, attrs[name])
+    if req.country is not None:
+        attrs["country"] = country(req.country)
     if req.loyalty_id is not None and req.loyalty_id <= 0:
         raise InvalidRequest.field("loyalty_id", "must be a positive integer")
     if req.count_items is not None and not 0 <= req.count_items <= MAX_COUNT_ITEMS:
         raise InvalidRequest.field("count_items", f"must be between 0 and {MAX_COUNT_ITEMS}")
-    attrs["categories"] = _categories(req.categories)
-    attrs["pixel_data"] = pixel_data(req.pixel_data)
-    attrs["language"] = language(req.accept_language)
+    if req.categories is not None:
+        attrs["categories"] = _categories(req.categories)
+    if req.pixel_data is not None:
+        attrs["pixel_data"] = pixel_data(req.pixel_data)
+    if req.accept_language:
+        attrs["language"] = language(req.accept_language)
     attrs["sources"] = None
     return attrs
+
+
+_IP_FIELDS = (
+    ("client_ip", None), ("client_ip_v4", 4), ("client_ip_v6", 6),
+    ("net_gateway_ipv4", 4), ("net_gateway_ipv6", 6),
+)  # fmt: skip
+_DICTIONARY_FIELDS = (
+    ("time_zone", "tz"), ("browser", "browsers"), ("os", "oses"), ("device", "devices"),
+)  # fmt: skip
 
 
 @lru_cache(maxsize=8192)

@@ -6,6 +6,9 @@ Both stores run these same texts; storage/dialect.py only rewrites placeholders.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -216,9 +219,26 @@ EVENT_COLUMNS: tuple[str, ...] = (
     *EVENT_ATTRS,
     "fingerprint",
 )
-_ROW_MARKS = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
 #: Rows per INSERT: keeps the placeholder count under SQLite's 32,766 limit.
 _ROWS_PER_INSERT = 200
+
+
+def _present(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
+    """Positions of the columns that hold a value in at least one of ``rows``.
+
+    Only those are bound; the rest default to NULL. Most of an event's 60 columns are NULL,
+    and Python's sqlite3 binds ``None`` through its adapter lookup at about 0.5 µs a value,
+    which made a 60-column insert cost 35 µs where the bound values alone take 3 µs.
+    """
+    columns = zip(*rows, strict=True)
+    return tuple(i for i, column in enumerate(columns) if column.count(None) != len(column))
+
+
+@lru_cache(maxsize=512)
+def _insert_sql(present: tuple[int, ...], rows: int, suffix: str) -> str:
+    names = ", ".join(EVENT_COLUMNS[i] for i in present)
+    marks = "(" + ", ".join("?" * len(present)) + ")"
+    return f"INSERT INTO goal_events ({names}) VALUES " + ", ".join([marks] * rows) + suffix
 
 
 def insert_events(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[int]:
@@ -226,12 +246,10 @@ def insert_events(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[int]:
     ids: list[int] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        query = (
-            f"INSERT INTO goal_events ({', '.join(EVENT_COLUMNS)}) VALUES "
-            + ", ".join([_ROW_MARKS] * len(chunk))
-            + " RETURNING id"
-        )
-        params = [value for row in chunk for value in row]
+        present = _present(chunk)
+        pick = itemgetter(*present)
+        query = _insert_sql(present, len(chunk), " RETURNING id")
+        params = list(chain.from_iterable(map(pick, chunk)))
         ids.extend(sorted(int(r[0]) for r in tx.all(query, params)))
     return ids
 
@@ -242,10 +260,9 @@ def insert_event_once(tx: Tx, row: Sequence[Any]) -> tuple[int, str | None]:
     Returns (id, None) when inserted, else (the stored event's id, its fingerprint). On
     PostgreSQL a concurrent insert of the same key waits for the other transaction first.
     """
+    present = _present((row,))
     inserted = tx.one(
-        f"INSERT INTO goal_events ({', '.join(EVENT_COLUMNS)}) VALUES {_ROW_MARKS} "
-        "ON CONFLICT DO NOTHING RETURNING id",
-        row,
+        _insert_sql(present, 1, " ON CONFLICT DO NOTHING RETURNING id"), itemgetter(*present)(row)
     )
     if inserted is not None:
         return int(inserted[0]), None

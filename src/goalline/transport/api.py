@@ -56,8 +56,8 @@ async def answer(
         data = await dispatch.dispatch(deps, ctx, method, request)
         reply, status, headers = envelope.success(data), 200, []
     except Replayed as done:
-        metrics.duplicates.inc()
-        metrics.requests.labels(method_name, ctx.transport, "0").inc()
+        metrics.duplicates += 1
+        metrics.count_request(method_name, ctx.transport, 0, None)
         return Answer(200, done.reply, done.reply_format, duplicate_headers(done.key))  # type: ignore[arg-type]
     except ApiError as exc:
         reply, status, headers = envelope.failure(exc), exc.status, _retry_headers(exc)
@@ -67,8 +67,7 @@ async def answer(
         exc = InternalError(f"internal error (reference {reference})")
         reply, status, headers = envelope.failure(exc), exc.status, []
     known = method_name if method_name in dispatch.METHODS else "unknown"
-    metrics.requests.labels(known, ctx.transport, str(reply["error"])).inc()
-    metrics.latency.labels(known).observe(time.perf_counter() - started)
+    metrics.count_request(known, ctx.transport, reply["error"], time.perf_counter() - started)
     if deps.settings.error_status == "200":
         status = 200
     return Answer(status, envelope.encode(reply, fmt), fmt, headers)

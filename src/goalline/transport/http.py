@@ -47,6 +47,8 @@ class GoallineHTTP:
         self.max_body = deps.settings.max_body_bytes
         self.max_in_flight = deps.settings.max_in_flight
         self.in_flight = 0
+        # Read when /metrics is scraped, instead of a locked update on every request.
+        deps.metrics.in_flight = lambda: self.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,17 +68,16 @@ class GoallineHTTP:
             await _send(send, await self._refuse(error, _headers(scope)))
             return
         self.in_flight += 1
-        self.deps.metrics.in_flight.inc()
         try:
             await self._api(scope, receive, send, path)
         finally:
             self.in_flight -= 1
-            self.deps.metrics.in_flight.dec()
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method_name = path[len(API_PREFIX) :].strip("/")
         headers = _headers(scope)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        raw_query = scope.get("query_string")
+        query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         ctx = Context(
             transport="http",
             outer_token=_outer_token(headers, query),
