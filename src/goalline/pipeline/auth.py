@@ -55,17 +55,27 @@ def authenticate(tx: Tx, token_hash: str, cache: AuthCache | None = None) -> Tok
 
 
 def authorise_database(
-    tx: Tx, token_hash: str, db_id: int, cache: AuthCache | None = None
+    tx: Tx,
+    token_hash: str,
+    db_id: int,
+    cache: AuthCache | None = None,
+    read: dict[int, Any] | None = None,
 ) -> tuple[TokenInfo, str]:
     """The token and the database's unknown-profile policy; 401, 403 or 404 otherwise.
 
     A scoped token asking for a database outside its scope gets 403 whether or not the
-    database exists, so tokens cannot probe for other databases.
+    database exists, so tokens cannot probe for other databases. ``read`` keeps the database
+    rows already read in this transaction (a batch of registrations reads each once).
     """
     token = authenticate(tx, token_hash, cache)
     if not token.may_use(db_id):
         raise Forbidden(f"db_id: token {token.name!r} may not use database {db_id}")
-    database = q.get_database(tx, db_id)
+    if read is None:
+        database = q.get_database(tx, db_id)
+    elif db_id in read:
+        database = read[db_id]
+    else:
+        database = read[db_id] = q.get_database(tx, db_id)
     if database is None:
         raise NotFound(f"db_id: database {db_id} not found")
     return token, database[2]

@@ -87,26 +87,70 @@ def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
     row = tx.one(
         "SELECT reply, reply_format, expires_at FROM request_log WHERE key = ?", (guard.key,)
     )
-    if row is not None and row[0] is not None and row[2] > guard.now:
-        raise Replayed(guard.key, row[0].encode(), row[1])
+    done = replayed(guard, row)
+    if done is not None:
+        raise done
     data = work(tx)
-    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
-    values = (guard.method, guard.now, guard.expires, guard.reply_format, reply.decode())
     if row is None:
+        if not record(tx, [(guard, data)]):
+            raise Retry()
+    else:
+        take_over(tx, guard, data)
+    return data
+
+
+LogRow = tuple[str | None, str | None, str]  # reply, reply_format, expires_at
+
+
+def replayed(guard: Guard, row: LogRow | None) -> Replayed | None:
+    """The replay for ``guard`` if its log ``row`` holds a reply that has not expired."""
+    if row is not None and row[0] is not None and row[2] > guard.now:
+        return Replayed(guard.key, row[0].encode(), row[1] or "json")
+    return None
+
+
+def logged(tx: Tx, keys: list[str]) -> dict[str, LogRow]:
+    """The request-log rows of ``keys`` that exist, read with one query per 500 keys."""
+    found: dict[str, LogRow] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = tx.all(
+            "SELECT key, reply, reply_format, expires_at FROM request_log "
+            f"WHERE key IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        for key, *rest in rows:
+            found[key] = tuple(rest)  # type: ignore[assignment]
+    return found
+
+
+def _entry(guard: Guard, data: dict[str, Any]) -> tuple[Any, ...]:
+    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
+    return (guard.method, guard.now, guard.expires, guard.reply_format, reply.decode(), guard.key)
+
+
+def record(tx: Tx, done: list[tuple[Guard, dict[str, Any]]]) -> bool:
+    """Log the replies of requests whose keys were not in the log, with one statement per
+    200; False when another transaction took one of the keys meanwhile (the caller retries)."""
+    for start in range(0, len(done), 200):
+        chunk = done[start : start + 200]
         inserted = tx.execute(
             "INSERT INTO request_log (method, created_at, expires_at, reply_format, reply, key) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (*values, guard.key),
+            "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)) + " ON CONFLICT DO NOTHING",
+            [value for guard, data in chunk for value in _entry(guard, data)],
         )
-        if inserted.rowcount != 1:
-            raise Retry()
-    else:  # an expired key: this request takes it over
-        tx.execute(
-            "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
-            "reply_format = ?, reply = ? WHERE key = ?",
-            (*values, guard.key),
-        )
-    return data
+        if inserted.rowcount != len(chunk):
+            return False
+    return True
+
+
+def take_over(tx: Tx, guard: Guard, data: dict[str, Any]) -> None:
+    """Log the reply under a key whose earlier entry has expired."""
+    tx.execute(
+        "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
+        "reply_format = ?, reply = ? WHERE key = ?",
+        _entry(guard, data),
+    )
 
 
 def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:

@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import Any
 
-from goalline.errors import Conflict, InvalidRequest, NotFound
+from goalline.errors import ApiError, Conflict, InvalidRequest, NotFound
 from goalline.model import SYSTEM_FIELDS, MatchKey
 from goalline.pipeline import dedupe, match, stitch
 from goalline.pipeline.auth import authorise_database
@@ -49,13 +49,52 @@ def resolve(tx: Tx, db_id: int, key: MatchKey) -> str | None:
     if key.kind == "profile_id":
         return key.value if q.profile_in_database(tx, db_id, key.value) else None
     name, keys = lookup(tx, db_id, key)
-    found = q.find_profiles(tx, db_id, name, keys)
+    return _one(db_id, key, q.find_profiles(tx, db_id, name, keys))
+
+
+def _one(db_id: int, key: MatchKey, found: list[str]) -> str | None:
     if len(found) > 1:
         raise Conflict(
             f"matching: {key.describe()} matches more than one profile in database {db_id} "
             f"({', '.join(found[:2])}); match by a unique field instead"
         )
     return found[0] if found else None
+
+
+def resolve_many(tx: Tx, wanted: list[tuple[int, MatchKey]]) -> list[str | ApiError | None]:
+    """``resolve`` for many (database, key) pairs: one query per database and field instead of
+    one per key (custom fields, whose keys depend on the field's type, go one by one). Each
+    answer is the profile id, None, or the error ``resolve`` would raise."""
+    results: list[str | ApiError | None] = [None] * len(wanted)
+    by_id: dict[int, list[int]] = {}
+    by_key: dict[tuple[int, str], list[int]] = {}
+    for i, (db_id, key) in enumerate(wanted):
+        if key.kind == "profile_id":
+            by_id.setdefault(db_id, []).append(i)
+        elif key.kind == "custom":
+            try:
+                results[i] = resolve(tx, db_id, key)
+            except ApiError as exc:
+                results[i] = exc
+        else:
+            assert key.field is not None
+            by_key.setdefault((db_id, key.field), []).append(i)
+    for db_id, members in by_id.items():
+        present = q.profiles_in_database_of(tx, db_id, [wanted[i][1].value for i in members])
+        for i in members:
+            results[i] = wanted[i][1].value if wanted[i][1].value in present else None
+    for (db_id, name), members in by_key.items():
+        owners: dict[str, list[str]] = {}
+        for owned, profile_id in q.key_owners(
+            tx, db_id, name, [wanted[i][1].value for i in members]
+        ):
+            owners.setdefault(owned, []).append(profile_id)
+        for i in members:
+            try:
+                results[i] = _one(db_id, wanted[i][1], sorted(owners.get(wanted[i][1].value, [])))
+            except ApiError as exc:
+                results[i] = exc
+    return results
 
 
 def clean_data(

@@ -9,14 +9,14 @@ from typing import Any
 
 import msgspec
 
-from goalline.errors import Conflict, NotFound
-from goalline.model import PROFILE_ENRICHMENT, Registration
+from goalline.errors import ApiError, Conflict, NotFound
+from goalline.model import PROFILE_ENRICHMENT, Registration, TokenInfo
 from goalline.pipeline import dedupe, profiles, validate
 from goalline.pipeline.auth import AuthCache, authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import RegisterRequest
 from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.storage.store import Batched, Outcome, Retry, Tx
 
 
 @dataclass(frozen=True)
@@ -50,24 +50,11 @@ def store_registration(
     profile_id = profiles.resolve(tx, reg.db_id, key)
     if profile_id is None and policy != "record":
         if policy == "reject" or key.kind == "profile_id":
-            raise NotFound(f"profile: no profile with {key.describe()} in database {reg.db_id}")
+            raise _no_profile(reg)
         fields = q.fields_of(tx, reg.db_id)
         data = profiles.data_from_key(key, fields)
         profile_id = profiles.create(tx, db_id=reg.db_id, data=data, fields=fields, now=received_at)
-    head = (reg.db_id, reg.pixel_id, profile_id, reg.matching, key.kind, key.field, match_key)
-    tail = (
-        reg.event_at,
-        reg.date_raw,
-        received_at,
-        reg.is_test,
-        reg.skip_triggers,
-        reg.enrich_profile,
-        token.id,
-        *reg.attrs.values(),
-    )
-    if reg.attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
-        tail = (*tail[:-1], msgspec.json.encode(reg.attrs["sources"]).decode())
-    rows = [(*head, goal.name, goal.value, *tail) for goal in reg.goals]
+    rows = _rows(reg, profile_id, match_key, token.id, received_at)
     if reg.attrs["external_event_id"] is None:
         event_ids = q.insert_events(tx, [(*row, None) for row in rows])
         duplicate_ids: list[int] = []
@@ -76,6 +63,125 @@ def store_registration(
     if profile_id is not None and reg.enrich_profile and len(duplicate_ids) < len(event_ids):
         enrich_profile(tx, profile_id, reg)
     return Registered(profile_id, event_ids, duplicate_ids)
+
+
+def _no_profile(reg: Registration) -> NotFound:
+    return NotFound(f"profile: no profile with {reg.match.describe()} in database {reg.db_id}")
+
+
+def _rows(
+    reg: Registration, profile_id: str | None, match_key: str, token_id: int, received_at: str
+) -> list[tuple[Any, ...]]:
+    """The goal_events rows of ``reg`` (EVENT_COLUMNS order, without the fingerprint)."""
+    key = reg.match
+    head = (reg.db_id, reg.pixel_id, profile_id, reg.matching, key.kind, key.field, match_key)
+    tail = (
+        reg.event_at,
+        reg.date_raw,
+        received_at,
+        reg.is_test,
+        reg.skip_triggers,
+        reg.enrich_profile,
+        token_id,
+        *reg.attrs.values(),
+    )
+    if reg.attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
+        tail = (*tail[:-1], msgspec.json.encode(reg.attrs["sources"]).decode())
+    return [(*head, goal.name, goal.value, *tail) for goal in reg.goals]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A validated registration waiting for its group to be written."""
+
+    reg: Registration
+    token_hash: str
+    received_at: str
+    guard: dedupe.Guard | None
+    cache: AuthCache
+
+    def run(self, tx: Tx) -> dict[str, Any]:
+        """The registration on its own: the unit of work, at most once."""
+
+        def work(tx: Tx) -> dict[str, Any]:
+            registered = store_registration(
+                tx, self.reg, self.token_hash, self.received_at, self.cache
+            )
+            return registered.reply()
+
+        return dedupe.once(tx, self.guard, work)
+
+
+def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
+    """Many registrations of one group, with a fixed number of statements for all of them.
+
+    The common case (an event for a profile looked up by id, email or phone, no
+    ``external_event_id``) is planned for every item first: request-log replies, auth, profile
+    lookups, each read with one query for the batch. Then every event row goes into one
+    multi-row INSERT and every reply into one request-log INSERT. The rest (the idempotent
+    insert, creating a profile, custom-field keys, a key seen twice or due for take-over) gets
+    outcome None and runs on its own right after, through ``Pending.run``: same rules, one
+    code path for the decisions. An error outcome is only given before anything is written.
+    """
+    outcomes: list[Outcome | None] = [None] * len(items)
+    keys = [item.guard.key for item in items if item.guard is not None]
+    log = dedupe.logged(tx, keys) if keys else {}
+    seen: set[str] = set()
+    databases: dict[int, Any] = {}
+    planned: list[tuple[int, Pending, TokenInfo, str]] = []
+    for i, item in enumerate(items):
+        reg, guard = item.reg, item.guard
+        if guard is not None:
+            if guard.key in log:
+                done = dedupe.replayed(guard, log[guard.key])
+                if done is not None:
+                    outcomes[i] = (None, done)
+                continue  # an expired key to take over: on its own
+            if guard.key in seen:
+                continue  # its twin runs in the batch; this one then finds the twin's reply
+            seen.add(guard.key)
+        if reg.attrs["external_event_id"] is not None or reg.match.kind == "custom":
+            continue
+        try:
+            token, policy = authorise_database(
+                tx, item.token_hash, reg.db_id, item.cache, databases
+            )
+            authorise_pixel(tx, reg.pixel_id, reg.db_id, item.cache)
+        except ApiError as exc:
+            outcomes[i] = (None, exc)
+            continue
+        planned.append((i, item, token, policy))
+    found = profiles.resolve_many(
+        tx, [(item.reg.db_id, item.reg.match) for _, item, _, _ in planned]
+    )
+    rows: list[tuple[Any, ...]] = []
+    writes: list[tuple[int, Pending, str | None, int]] = []
+    for (i, item, token, policy), profile_id in zip(planned, found, strict=True):
+        reg = item.reg
+        if isinstance(profile_id, ApiError):
+            outcomes[i] = (None, profile_id)
+            continue
+        if profile_id is None and policy != "record":
+            if policy == "reject" or reg.match.kind == "profile_id":
+                outcomes[i] = (None, _no_profile(reg))
+            continue  # policy create: creating the profile is done on its own
+        event_rows = _rows(reg, profile_id, reg.match.value, token.id, item.received_at)
+        rows.extend((*row, None) for row in event_rows)
+        writes.append((i, item, profile_id, len(event_rows)))
+    event_ids = q.insert_events(tx, rows) if rows else []
+    logged: list[tuple[dedupe.Guard, dict[str, Any]]] = []
+    start = 0
+    for i, item, profile_id, count in writes:
+        if profile_id is not None and item.reg.enrich_profile:
+            enrich_profile(tx, profile_id, item.reg)
+        data = Registered(profile_id, event_ids[start : start + count], []).reply()
+        start += count
+        outcomes[i] = (data, None)
+        if item.guard is not None:
+            logged.append((item.guard, data))
+    if logged and not dedupe.record(tx, logged):
+        raise Retry()  # another process logged one of these keys: each runs on its own
+    return outcomes
 
 
 def _insert_idempotent(
@@ -131,15 +237,8 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         phone_region=deps.settings.default_phone_region,
     )
     deps.enricher.apply(reg.attrs)
-    token_hash = ctx.token_hash()
-    received_at = ctx.now_iso
-    guard = ctx.guard
-    cache = deps.auth_cache
-
-    def work(tx: Tx) -> dict[str, Any]:
-        return store_registration(tx, reg, token_hash, received_at, cache).reply()
-
-    reply = await deps.store.write(lambda tx: dedupe.once(tx, guard, work))
+    pending = Pending(reg, ctx.token_hash(), ctx.now_iso, ctx.guard, deps.auth_cache)
+    reply = await deps.store.write(pending.run, batch=Batched(store_many, pending))
     stored = len(reply["event_ids"]) - len(reply.get("duplicate_event_ids", ()))
     deps.metrics.events_stored += stored
     return reply

@@ -96,10 +96,30 @@ class _Savepoint:
         return False
 
 
+#: What a unit of work ended with: its value, or the exception it raised.
+Outcome = tuple[Any, BaseException | None]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """Marks a unit that may run together with others of its kind, as one call.
+
+    ``run(tx, items)`` gets the ``item`` of every such unit in a group and returns, for each, an
+    Outcome, or None to have that unit run on its own after the batch (through its ``fn``).
+    An item whose outcome is an error must have written nothing; if ``run`` raises, its writes
+    are rolled back and every unit of the batch runs on its own instead. So batching is only
+    ever an optimisation: ``fn`` alone gives the same result.
+    """
+
+    run: Callable[[Tx, list[Any]], list[Outcome | None]]
+    item: Any
+
+
 @dataclass
 class _Unit:
     fn: Callable[[Tx], Any]
     done: Callable[[Any, BaseException | None], None]
+    batch: Batched | None = None
 
 
 _STOP = _Unit(lambda tx: None, lambda value, error: None)
@@ -140,11 +160,14 @@ class Store:
         self._closed = False
 
     # -- the ways in ------------------------------------------------------------------------
-    async def write(self, fn: Callable[[Tx], T], *, large: bool = False) -> T:
+    async def write(
+        self, fn: Callable[[Tx], T], *, large: bool = False, batch: Batched | None = None
+    ) -> T:
         """Run ``fn`` in a write transaction off the event loop; return after the commit.
 
         ``large`` marks a unit that runs long (a batch import); stores whose groups run on the
-        event loop give such a unit a transaction of its own on a thread instead.
+        event loop give such a unit a transaction of its own on a thread instead. ``batch``
+        lets the unit run together with the others of its kind in its group (see Batched).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -152,7 +175,7 @@ class Store:
         def done(value: Any, error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle, future, value, error)
 
-        self._enqueue(_Unit(fn, done))
+        self._enqueue(_Unit(fn, done, batch))
         return await future
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
@@ -209,7 +232,7 @@ class Store:
             self._commit_alone(group[0])
             return
         try:
-            outcomes = self._in_transaction(lambda tx: [self._run_unit(tx, u) for u in group])
+            outcomes = self._in_transaction(lambda tx: self._run_group(tx, group))
         except BaseException as exc:  # the commit itself failed: nothing of the group is stored
             error = _unavailable(exc) if is_unavailable(exc) else exc
             for unit in group:
@@ -235,6 +258,44 @@ class Store:
         unit.done(
             None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
         )
+
+    def _run_group(self, tx: Tx, group: list[_Unit]) -> list[Outcome]:
+        """Every unit of a group in one open transaction: batched kinds first, one call per
+        kind, then the rest one by one, each in its own savepoint."""
+        outcomes: list[Outcome | None] = [None] * len(group)
+        kinds: dict[Any, list[int]] = {}
+        for i, unit in enumerate(group):
+            if unit.batch is not None:
+                kinds.setdefault(unit.batch.run, []).append(i)
+        for run, members in kinds.items():
+            if len(members) > 1:
+                for i, outcome in zip(
+                    members, self._run_batch(tx, run, group, members), strict=True
+                ):
+                    outcomes[i] = outcome
+        return [
+            self._run_unit(tx, unit) if outcome is None else outcome
+            for unit, outcome in zip(group, outcomes, strict=True)
+        ]
+
+    def _run_batch(
+        self,
+        tx: Tx,
+        run: Callable[..., list[Outcome | None]],
+        group: list[_Unit],
+        members: list[int],
+    ) -> list[Outcome | None]:
+        items = [group[i].batch.item for i in members]  # type: ignore[union-attr]
+        try:
+            with tx.savepoint():
+                return run(tx, items)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # the connection is gone: the whole group fails
+            # A lost race (Retry, a unique key) or anything unexpected: the batch's writes are
+            # undone and each unit runs on its own, which settles it exactly.
+            log.debug("batch of %d fell back to single units: %r", len(items), exc)
+            return [None] * len(items)
 
     def _run_unit(self, tx: Tx, unit: _Unit) -> tuple[Any, BaseException | None]:
         for attempt in range(MAX_RETRIES):
@@ -336,7 +397,9 @@ class SQLiteStore(Store):
                 self._connections.append(conn)
         return conn
 
-    async def write(self, fn: Callable[[Tx], T], *, large: bool = False) -> T:
+    async def write(
+        self, fn: Callable[[Tx], T], *, large: bool = False, batch: Batched | None = None
+    ) -> T:
         """Queue ``fn`` for the next group; the loop's flusher runs and commits it.
 
         A ``large`` unit (a 10,000-item batch takes about a second) would stall every other
@@ -351,7 +414,7 @@ class SQLiteStore(Store):
             raise Unavailable("storage: write queue full; nothing was recorded", retry_after=1)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Unit(fn, lambda value, error: _settle(future, value, error)))
+        self._pending.append(_Unit(fn, lambda value, error: _settle(future, value, error), batch))
         if loop not in self._flushing:  # one flusher per loop; it keeps the task referenced
             self._flushing[loop] = loop.create_task(self._flush(loop))
         return await future
@@ -365,7 +428,7 @@ class SQLiteStore(Store):
                 del self._pending[: self.write_batch]
                 try:
                     await loop.run_in_executor(self._readers, conn.execute, "BEGIN IMMEDIATE")
-                    outcomes = [self._run_unit(tx, unit) for unit in group]
+                    outcomes = self._run_group(tx, group)
                     await loop.run_in_executor(self._readers, conn.execute, "COMMIT")
                 except BaseException as exc:
                     if conn.in_transaction:
