@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 
 def iso_utc(when: dt.datetime) -> str:
@@ -52,8 +52,9 @@ class TokenInfo:
         return self.all_databases or db_id in self.db_ids
 
 
-@dataclass(frozen=True)
-class Goal:
+class Goal(NamedTuple):
+    """One goal of a request (a tuple: a request may carry a thousand of them)."""
+
     name: str | None
     value: float | None
 

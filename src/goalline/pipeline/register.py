@@ -18,6 +18,8 @@ from goalline.pipeline.requests import RegisterRequest
 from goalline.storage import queries as q
 from goalline.storage.store import Batched, Outcome, Retry, Tx
 
+_GOAL = q.EVENT_COLUMNS.index("goal")
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -54,12 +56,12 @@ def store_registration(
         fields = q.fields_of(tx, reg.db_id)
         data = profiles.data_from_key(key, fields)
         profile_id = profiles.create(tx, db_id=reg.db_id, data=data, fields=fields, now=received_at)
-    rows = _rows(reg, profile_id, match_key, token.id, received_at)
+    template = _template(reg, profile_id, match_key, token.id, received_at)
     if reg.attrs["external_event_id"] is None:
-        event_ids = q.insert_events(tx, [(*row, None) for row in rows])
+        (event_ids,) = q.insert_events(tx, [(template, reg.goals)])
         duplicate_ids: list[int] = []
     else:
-        event_ids, duplicate_ids = _insert_idempotent(tx, reg, rows)
+        event_ids, duplicate_ids = _insert_idempotent(tx, reg, template)
     if profile_id is not None and reg.enrich_profile and len(duplicate_ids) < len(event_ids):
         enrich_profile(tx, profile_id, reg)
     return Registered(profile_id, event_ids, duplicate_ids)
@@ -69,10 +71,11 @@ def _no_profile(reg: Registration) -> NotFound:
     return NotFound(f"profile: no profile with {reg.match.describe()} in database {reg.db_id}")
 
 
-def _rows(
+def _template(
     reg: Registration, profile_id: str | None, match_key: str, token_id: int, received_at: str
-) -> list[tuple[Any, ...]]:
-    """The goal_events rows of ``reg`` (EVENT_COLUMNS order, without the fingerprint)."""
+) -> tuple[Any, ...]:
+    """The values ``reg``'s events share, in EVENT_COLUMNS order: goal, value and fingerprint
+    are None here (see queries.insert_events)."""
     key = reg.match
     head = (reg.db_id, reg.pixel_id, profile_id, reg.matching, key.kind, key.field, match_key)
     tail = (
@@ -87,7 +90,7 @@ def _rows(
     )
     if reg.attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
         tail = (*tail[:-1], msgspec.json.encode(reg.attrs["sources"]).decode())
-    return [(*head, goal.name, goal.value, *tail) for goal in reg.goals]
+    return (*head, None, None, *tail, None)
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,8 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
     found = profiles.resolve_many(
         tx, [(item.reg.db_id, item.reg.match) for _, item, _, _ in planned]
     )
-    rows: list[tuple[Any, ...]] = []
-    writes: list[tuple[int, Pending, str | None, int]] = []
+    events: list[q.EventGroup] = []
+    writes: list[tuple[int, Pending, str | None]] = []
     for (i, item, token, policy), profile_id in zip(planned, found, strict=True):
         reg = item.reg
         if isinstance(profile_id, ApiError):
@@ -165,17 +168,15 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
             if policy == "reject" or reg.match.kind == "profile_id":
                 outcomes[i] = (None, _no_profile(reg))
             continue  # policy create: creating the profile is done on its own
-        event_rows = _rows(reg, profile_id, reg.match.value, token.id, item.received_at)
-        rows.extend((*row, None) for row in event_rows)
-        writes.append((i, item, profile_id, len(event_rows)))
-    event_ids = q.insert_events(tx, rows) if rows else []
+        events.append((_template(reg, profile_id, reg.match.value, token.id, item.received_at),
+                       reg.goals))  # fmt: skip
+        writes.append((i, item, profile_id))
+    event_ids = q.insert_events(tx, events) if events else []
     logged: list[tuple[dedupe.Guard, dict[str, Any]]] = []
-    start = 0
-    for i, item, profile_id, count in writes:
+    for (i, item, profile_id), ids in zip(writes, event_ids, strict=True):
         if profile_id is not None and item.reg.enrich_profile:
             enrich_profile(tx, profile_id, item.reg)
-        data = Registered(profile_id, event_ids[start : start + count], []).reply()
-        start += count
+        data = Registered(profile_id, ids, []).reply()
         outcomes[i] = (data, None)
         if item.guard is not None:
             logged.append((item.guard, data))
@@ -185,7 +186,7 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
 
 
 def _insert_idempotent(
-    tx: Tx, reg: Registration, rows: list[tuple[Any, ...]]
+    tx: Tx, reg: Registration, template: tuple[Any, ...]
 ) -> tuple[list[int], list[int]]:
     """Store each event once per (database, external_type, external_event_id, goal name).
 
@@ -204,9 +205,12 @@ def _insert_idempotent(
     )  # fmt: skip
     event_ids: list[int] = []
     duplicate_ids: list[int] = []
-    for goal, row in zip(reg.goals, rows, strict=True):
+    head, tail = template[:_GOAL], template[_GOAL + 2 : -1]
+    for goal in reg.goals:
         fingerprint = dedupe.fingerprint((goal.name, goal.value, *common))
-        event_id, stored = q.insert_event_once(tx, (*row, fingerprint))
+        event_id, stored = q.insert_event_once(
+            tx, (*head, goal.name, goal.value, *tail, fingerprint)
+        )
         if stored is not None:
             if stored != fingerprint:
                 raise Conflict(

@@ -98,12 +98,14 @@ def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
     elif req.value is not None:
         raise InvalidRequest.field("value", "given without goal")
     for i, item in enumerate(req.goals or ()):
-        path = f"goals[{i}]"
-        if item.goal is None:
-            raise InvalidRequest.field(f"{path}.goal", "required")
-        goals.append(
-            Goal(goal_name(item.goal, f"{path}.goal"), _value(item.value, f"{path}.value"))
-        )
+        name, value = item.goal, item.value
+        if name is None:
+            raise InvalidRequest.field(f"goals[{i}].goal", "required")
+        if _goal_name_problem(name) is not None:
+            goal_name(name, f"goals[{i}].goal")  # raises, naming the item
+        if value is not None and not math.isfinite(value):
+            _value(value, f"goals[{i}].value")  # raises, naming the item
+        goals.append(Goal(name, value))
     if len(goals) > MAX_GOALS:
         raise InvalidRequest.field("goals", f"more than {MAX_GOALS} goals in one request")
     # Neither goal nor goals: one pixel-activation event without a goal name (SPEC §2).
@@ -113,18 +115,29 @@ def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
 def goal_name(name: str, path: str) -> str:
     """A goal name: letters (Latin, Cyrillic), digits, spaces, tabs, currency symbols and
     ``! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |``, at most 128 characters."""
-    check_string(path, name)
+    problem = _goal_name_problem(name)
+    if problem is not None:
+        raise InvalidRequest.field(path, problem)
+    return name
+
+
+@lru_cache(maxsize=4096)
+def _goal_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a goal name, or None (cached: a site uses a handful of names)."""
+    if len(name) > MAX_STRING:
+        return f"longer than {MAX_STRING} characters"
+    if "\x00" in name:
+        return "contains a NUL character"
     if not name.strip():
-        raise InvalidRequest.field(path, "empty goal name")
+        return "empty goal name"
     if not _GOAL_CHARS.fullmatch(name):
         for ch in name:
             if not _GOAL_CHARS.fullmatch(ch) and not _allowed_letter_or_currency(ch):
-                raise InvalidRequest.field(
-                    path,
+                return (
                     f"character {ch!r} is not allowed in goal names (letters, digits, spaces, "
-                    "currency symbols and ! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |)",
+                    "currency symbols and ! # $ % & * + - . , : ; ' = ? @ ^ _ ( ) [ ] / \\ |)"
                 )
-    return name
+    return None
 
 
 @lru_cache(maxsize=4096)

@@ -5,7 +5,7 @@ Both stores run these same texts; storage/dialect.py only rewrites placeholders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
@@ -223,6 +223,11 @@ EVENT_COLUMNS: tuple[str, ...] = (
 _ROWS_PER_INSERT = 200
 
 
+_GOAL = EVENT_COLUMNS.index("goal")
+_VALUE = EVENT_COLUMNS.index("value")
+assert _VALUE == _GOAL + 1
+
+
 def _present(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
     """Positions of the columns that hold a value in at least one of ``rows``.
 
@@ -234,6 +239,13 @@ def _present(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
     return tuple(i for i, column in enumerate(columns) if column.count(None) != len(column))
 
 
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return itemgetter(*positions) if positions else lambda row: ()
+
+
 @lru_cache(maxsize=512)
 def _insert_sql(present: tuple[int, ...], rows: int, suffix: str) -> str:
     names = ", ".join(EVENT_COLUMNS[i] for i in present)
@@ -241,17 +253,51 @@ def _insert_sql(present: tuple[int, ...], rows: int, suffix: str) -> str:
     return f"INSERT INTO goal_events ({names}) VALUES " + ", ".join([marks] * rows) + suffix
 
 
-def insert_events(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[int]:
-    """Insert goal event rows (values in EVENT_COLUMNS order); return their ids in order."""
+#: One registration's events: a row of EVENT_COLUMNS values whose goal and value are left
+#: None, and the (goal, value) pairs that fill them in, one event each.
+EventGroup = tuple[Sequence[Any], Sequence[tuple[str | None, float | None]]]
+
+
+def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
+    """Insert the events of ``groups`` with as few statements as the placeholder limit allows;
+    return each group's event ids, in goal order.
+
+    The columns bound are those that some event fills in (see _present); each event's row is
+    its group's shared values with its own goal and value in place, built without copying the
+    60-column template once per goal.
+    """
+    present = set(_present([template for template, _ in groups]))
+    present.discard(_GOAL)
+    present.discard(_VALUE)
+    if any(goal is not None for _, goals in groups for goal, _ in goals):
+        present.add(_GOAL)
+    if any(value is not None for _, goals in groups for _, value in goals):
+        present.add(_VALUE)
+    columns = tuple(sorted(present))
+    head = _picker([i for i in columns if i < _GOAL])
+    tail = _picker([i for i in columns if i > _VALUE])
+    goal_and_value = {
+        (True, True): lambda goal, value: (goal, value),
+        (True, False): lambda goal, value: (goal,),
+        (False, True): lambda goal, value: (value,),
+        (False, False): lambda goal, value: (),
+    }[(_GOAL in present, _VALUE in present)]
+    rows: list[tuple[Any, ...]] = []
+    for template, goals in groups:
+        before, after = head(template), tail(template)
+        rows.extend(before + goal_and_value(goal, value) + after for goal, value in goals)
     ids: list[int] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        present = _present(chunk)
-        pick = itemgetter(*present)
-        query = _insert_sql(present, len(chunk), " RETURNING id")
-        params = list(chain.from_iterable(map(pick, chunk)))
-        ids.extend(sorted(int(r[0]) for r in tx.all(query, params)))
-    return ids
+        query = _insert_sql(columns, len(chunk), " RETURNING id")
+        # Ids are given in VALUES order on both stores; RETURNING's own order is unspecified.
+        ids.extend(sorted(row[0] for row in tx.all(query, list(chain.from_iterable(chunk)))))
+    out: list[list[int]] = []
+    start = 0
+    for _, goals in groups:
+        out.append(ids[start : start + len(goals)])
+        start += len(goals)
+    return out
 
 
 def insert_event_once(tx: Tx, row: Sequence[Any]) -> tuple[int, str | None]:
