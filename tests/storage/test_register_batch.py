@@ -166,3 +166,57 @@ def test_a_key_taken_by_another_writer_mid_batch_falls_back_exactly(
     assert sorted(e["id"] for e in stored) == sorted(
         i for r in replies for i in r.json()["event_ids"]
     )
+
+
+def test_external_ids_in_one_group_store_each_key_once(
+    store: Store, seeded: Seeded, batches: list[int]
+) -> None:
+    base = {"token": seeded.token, "db_id": 1, "pixel_id": 1, "email": "e@example.com",
+            "external_type": "order"}  # fmt: skip
+    first = post_all(store, [{**base, "external_event_id": "old", "goal": "buy", "value": 1}])[0]
+    bodies = [
+        {**base, "external_event_id": f"o{i}", "goals": [{"goal": "buy", "value": i},
+                                                        {"goal": "ship", "value": i}]}
+        for i in range(20)
+    ]  # fmt: skip
+    # The same event through another token: a new request, the same event payload.
+    repeat = {**base, "token": seeded.scoped_token, "external_event_id": "old", "goal": "buy",
+              "value": 1}  # fmt: skip
+    clash = {**base, "external_event_id": "old", "goal": "buy", "value": 2}  # another payload
+    replies = post_all(store, [*bodies, repeat, clash])
+    assert max(batches) > 1
+    stored = {event["id"]: event for event in events(store)}
+    for body, reply in zip(bodies, replies, strict=False):
+        ids = reply.json()["event_ids"]
+        assert [(stored[i]["external_event_id"], stored[i]["goal"]) for i in ids] == [
+            (body["external_event_id"], "buy"), (body["external_event_id"], "ship"),
+        ]  # fmt: skip
+    old_id = first.json()["event_ids"][0]
+    assert replies[-2].json()["event_ids"] == [old_id]  # the same payload: reported, not stored
+    assert replies[-2].json()["duplicate_event_ids"] == [old_id]
+    assert replies[-1].status_code == 409
+    assert "was already stored with a different payload" in replies[-1].json()["error_text"]
+    assert len(stored) == 1 + 40
+
+
+def test_enrichment_in_one_group_keeps_the_newest_event_s_values(
+    store: Store, seeded: Seeded, batches: list[int]
+) -> None:
+    """Events of one profile in one batch enrich it as if written one by one: the value of
+    the event with the latest date wins, whatever order the requests arrived in."""
+    (profile_id,) = seed_profiles(store, 1)
+    base = {"token": seeded.token, "db_id": 1, "pixel_id": 1, "email": "p0@example.com",
+            "goal": "view"}  # fmt: skip
+    dates = [f"2026-05-{day:02d}T10:00:00Z" for day in (3, 17, 9, 28, 1, 12)]
+    bodies = [{**base, "date": date, "value": i, "city": f"City{i}", "region": f"R{i}"}
+              for i, date in enumerate(dates)]  # fmt: skip
+    bodies += [{**base, "email": f"q{i}@example.com", "value": i} for i in range(10)]
+    replies = post_all(store, bodies)
+    assert max(batches) > 1 and all(r.status_code == 200 for r in replies)
+    fields = store.call(
+        lambda tx: dict(tx.all("SELECT name, value FROM profile_fields WHERE profile_id = ?",
+                               (profile_id,))),
+        write=False,
+    )  # fmt: skip
+    newest = dates.index(max(dates))
+    assert fields["_city"] == f'"City{newest}"' and fields["_region"] == f'"R{newest}"'

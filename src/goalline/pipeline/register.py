@@ -28,6 +28,11 @@ class Registered:
     #: Events whose external_type + external_event_id were already stored with this payload.
     duplicate_ids: list[int]
 
+    @property
+    def stores_new(self) -> bool:
+        """Whether any event is new (a pure repeat does not enrich the profile again)."""
+        return len(self.duplicate_ids) < len(self.event_ids)
+
     def reply(self) -> dict[str, Any]:
         reply: dict[str, Any] = {}
         if self.profile_id is not None:
@@ -62,9 +67,10 @@ def store_registration(
         duplicate_ids: list[int] = []
     else:
         event_ids, duplicate_ids = _insert_idempotent(tx, reg, template)
-    if profile_id is not None and reg.enrich_profile and len(duplicate_ids) < len(event_ids):
+    registered = Registered(profile_id, event_ids, duplicate_ids)
+    if profile_id is not None and reg.enrich_profile and registered.stores_new:
         enrich_profile(tx, profile_id, reg)
-    return Registered(profile_id, event_ids, duplicate_ids)
+    return registered
 
 
 def _no_profile(reg: Registration) -> NotFound:
@@ -118,13 +124,15 @@ class Pending:
 def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
     """Many registrations of one group, with a fixed number of statements for all of them.
 
-    The common case (an event for a profile looked up by id, email or phone, no
-    ``external_event_id``) is planned for every item first: request-log replies, auth, profile
-    lookups, each read with one query for the batch. Then every event row goes into one
-    multi-row INSERT and every reply into one request-log INSERT. The rest (the idempotent
-    insert, creating a profile, custom-field keys, a key seen twice or due for take-over) gets
-    outcome None and runs on its own right after, through ``Pending.run``: same rules, one
-    code path for the decisions. An error outcome is only given before anything is written.
+    The common case (an event for a profile looked up by id, email or phone) is planned for
+    every item first: request-log replies, auth and profile lookups, each read with one query
+    for the batch. Then the events go into one multi-row INSERT (another for those with an
+    ``external_event_id``, which skips keys already stored), the profile enrichment into one
+    upsert, and the replies into one request-log INSERT. The rest (creating a profile,
+    custom-field keys, a key seen twice or due for take-over) gets outcome None and runs on
+    its own right after, through ``Pending.run``: same rules, one code path for the decisions.
+    An error outcome is only given before anything is written; an external id stored with
+    another payload (a 409 after some writes) makes the whole batch run unit by unit instead.
     """
     outcomes: list[Outcome | None] = [None] * len(items)
     keys = [item.guard.key for item in items if item.guard is not None]
@@ -143,7 +151,7 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
             if guard.key in seen:
                 continue  # its twin runs in the batch; this one then finds the twin's reply
             seen.add(guard.key)
-        if reg.attrs["external_event_id"] is not None or reg.match.kind == "custom":
+        if reg.match.kind == "custom":
             continue
         try:
             token, policy = authorise_database(
@@ -158,7 +166,8 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
         tx, [(item.reg.db_id, item.reg.match) for _, item, _, _ in planned]
     )
     events: list[q.EventGroup] = []
-    writes: list[tuple[int, Pending, str | None]] = []
+    once: list[tuple[Any, ...]] = []
+    writes: list[tuple[int, Pending, str | None, tuple[int, list[tuple[Any, ...]]] | None]] = []
     for (i, item, token, policy), profile_id in zip(planned, found, strict=True):
         reg = item.reg
         if isinstance(profile_id, ApiError):
@@ -168,18 +177,36 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
             if policy == "reject" or reg.match.kind == "profile_id":
                 outcomes[i] = (None, _no_profile(reg))
             continue  # policy create: creating the profile is done on its own
-        events.append((_template(reg, profile_id, reg.match.value, token.id, item.received_at),
-                       reg.goals))  # fmt: skip
-        writes.append((i, item, profile_id))
-    event_ids = q.insert_events(tx, events) if events else []
+        template = _template(reg, profile_id, reg.match.value, token.id, item.received_at)
+        if reg.attrs["external_event_id"] is None:
+            events.append((template, reg.goals))
+            writes.append((i, item, profile_id, None))
+        else:
+            rows = _once_rows(reg, template)
+            writes.append((i, item, profile_id, (len(once), rows)))
+            once.extend(rows)
+    plain = iter(q.insert_events(tx, events) if events else ())
+    stored = q.insert_events_once(tx, once) if once else []
+    fields: list[tuple[str, str, str, str]] = []
     logged: list[tuple[dedupe.Guard, dict[str, Any]]] = []
-    for (i, item, profile_id), ids in zip(writes, event_ids, strict=True):
-        if profile_id is not None and item.reg.enrich_profile:
-            enrich_profile(tx, profile_id, item.reg)
-        data = Registered(profile_id, ids, []).reply()
+    for i, item, profile_id, idempotent in writes:
+        if idempotent is None:
+            registered = Registered(profile_id, next(plain), [])
+        else:
+            start, rows = idempotent
+            try:
+                ids, repeats = _settle_once(item.reg, rows, stored[start : start + len(rows)])
+            except Conflict:
+                raise Retry() from None  # its other goals may be written: run it alone
+            registered = Registered(profile_id, ids, repeats)
+        if profile_id is not None and item.reg.enrich_profile and registered.stores_new:
+            fields.extend(_enrichment(profile_id, item.reg))
+        data = registered.reply()
         outcomes[i] = (data, None)
         if item.guard is not None:
             logged.append((item.guard, data))
+    if fields:
+        q.write_fields_newer(tx, fields)
     if logged and not dedupe.record(tx, logged):
         raise Retry()  # another process logged one of these keys: each runs on its own
     return outcomes
@@ -188,13 +215,18 @@ def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
 def _insert_idempotent(
     tx: Tx, reg: Registration, template: tuple[Any, ...]
 ) -> tuple[list[int], list[int]]:
-    """Store each event once per (database, external_type, external_event_id, goal name).
+    """Store each event once per (database, external_type, external_event_id, goal name)."""
+    rows = _once_rows(reg, template)
+    return _settle_once(reg, rows, q.insert_events_once(tx, rows))
 
-    A repeat with the same payload stores nothing and reports the stored event; the same key
-    with another payload is a 409 that names the key (issue 5). The payload leaves out what a
-    retry cannot keep equal: the server-side receive time, the matched profile, the token.
+
+def _once_rows(reg: Registration, template: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Full event rows of ``reg`` with each goal's payload fingerprint.
+
+    The payload leaves out what a retry cannot keep equal: the server-side receive time, the
+    matched profile, the token, and values derived by enrichment (a new GeoIP database may
+    change them).
     """
-    # Only what the client sent: values derived by enrichment may change with a new database.
     derived = reg.attrs["sources"] or {}
     payload = tuple(
         v for k, v in reg.attrs.items() if k != "sources" and derived.get(k, "request") == "request"
@@ -203,16 +235,24 @@ def _insert_idempotent(
         reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
         reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
     )  # fmt: skip
+    head, tail = template[:_GOAL], template[_GOAL + 2 : -1]
+    return [
+        (*head, goal.name, goal.value, *tail,
+         dedupe.fingerprint((goal.name, goal.value, *common)))
+        for goal in reg.goals
+    ]  # fmt: skip
+
+
+def _settle_once(
+    reg: Registration, rows: list[tuple[Any, ...]], results: list[tuple[int, str | None]]
+) -> tuple[list[int], list[int]]:
+    """Event ids and the ids of repeats; a stored event with the same key and another payload
+    is a 409 that names the key (issue 5)."""
     event_ids: list[int] = []
     duplicate_ids: list[int] = []
-    head, tail = template[:_GOAL], template[_GOAL + 2 : -1]
-    for goal in reg.goals:
-        fingerprint = dedupe.fingerprint((goal.name, goal.value, *common))
-        event_id, stored = q.insert_event_once(
-            tx, (*head, goal.name, goal.value, *tail, fingerprint)
-        )
+    for goal, row, (event_id, stored) in zip(reg.goals, rows, results, strict=True):
         if stored is not None:
-            if stored != fingerprint:
+            if stored != row[-1]:
                 raise Conflict(
                     f"external_event_id: {reg.attrs['external_type']!r}/"
                     f"{reg.attrs['external_event_id']!r} for goal {goal.name!r} was already "
@@ -223,14 +263,21 @@ def _insert_idempotent(
     return event_ids, duplicate_ids
 
 
+def _enrichment(profile_id: str, reg: Registration) -> list[tuple[str, str, str, str]]:
+    """The profile fields an event writes: (profile_id, field, JSON value, the event's time)."""
+    values = reg.attrs
+    ip = values["client_ip"] or values["client_ip_v4"] or values["client_ip_v6"]
+    out = []
+    for field, source in PROFILE_ENRICHMENT:
+        value = ip if source == "ip" else values.get(source)
+        if value is not None:
+            out.append((profile_id, field, msgspec.json.encode(value).decode(), reg.event_at))
+    return out
+
+
 def enrich_profile(tx: Tx, profile_id: str, reg: Registration) -> None:
     """Write the event's system values onto the profile unless newer values are there."""
-    values = dict(reg.attrs)
-    values["ip"] = reg.attrs["client_ip"] or reg.attrs["client_ip_v4"] or reg.attrs["client_ip_v6"]
-    for field, source in PROFILE_ENRICHMENT:
-        value = values.get(source)
-        if value is not None:
-            q.write_field(tx, profile_id, field, value, reg.event_at, newer_only=True)
+    q.write_fields_newer(tx, _enrichment(profile_id, reg))
 
 
 async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, Any]:

@@ -300,26 +300,50 @@ def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
     return out
 
 
-def insert_event_once(tx: Tx, row: Sequence[Any]) -> tuple[int, str | None]:
-    """Insert one event carrying an external id unless its key is taken.
+_KEY_AT = tuple(
+    EVENT_COLUMNS.index(name) for name in ("db_id", "external_type", "external_event_id", "goal")
+)
 
-    Returns (id, None) when inserted, else (the stored event's id, its fingerprint). On
-    PostgreSQL a concurrent insert of the same key waits for the other transaction first.
+
+def insert_events_once(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str | None]]:
+    """Insert events that carry an external id (full EVENT_COLUMNS rows, fingerprint last),
+    each unless its (database, external_type, external_event_id, goal) key is taken; one
+    statement per 200 rows.
+
+    An inserted row gives (its id, None); a row whose key a stored event, or an earlier row of
+    ``rows``, holds gives (that event's id, its fingerprint). On PostgreSQL a concurrent insert
+    of the same key waits for the other transaction first.
     """
-    present = _present((row,))
-    inserted = tx.one(
-        _insert_sql(present, 1, " ON CONFLICT DO NOTHING RETURNING id"), itemgetter(*present)(row)
-    )
-    if inserted is not None:
-        return int(inserted[0]), None
-    values = dict(zip(EVENT_COLUMNS, row, strict=True))
+    out: list[tuple[int, str | None]] = []
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        present = _present(chunk)
+        query = _insert_sql(
+            present, len(chunk),
+            " ON CONFLICT DO NOTHING RETURNING id, db_id, external_type, external_event_id, goal",
+        )  # fmt: skip
+        pick = _picker(present)
+        inserted = {
+            (db_id, kind or "", event_id, goal or ""): new_id
+            for new_id, db_id, kind, event_id, goal in tx.all(
+                query, list(chain.from_iterable(map(pick, chunk)))
+            )
+        }
+        for row in chunk:
+            db_id, kind, event_id, goal = (row[i] for i in _KEY_AT)
+            new_id = inserted.pop((db_id, kind or "", event_id, goal or ""), None)
+            out.append((int(new_id), None) if new_id is not None else _stored_event(tx, row))
+    return out
+
+
+def _stored_event(tx: Tx, row: Sequence[Any]) -> tuple[int, str]:
+    db_id, kind, event_id, goal = (row[i] for i in _KEY_AT)
     stored = tx.one(
         "SELECT id, fingerprint FROM goal_events WHERE db_id = ? "
         "AND COALESCE(external_type, '') = ? AND external_event_id = ? "
         "AND COALESCE(goal, '') = ?",
-        (values["db_id"], values["external_type"] or "", values["external_event_id"],
-         values["goal"] or ""),
-    )  # fmt: skip
+        (db_id, kind or "", event_id, goal or ""),
+    )
     assert stored is not None, "conflict without a stored event"
     return int(stored[0]), str(stored[1])
 
@@ -425,6 +449,24 @@ def insert_keys(tx: Tx, rows: Sequence[tuple[int, str, str, str]]) -> int:
         "INSERT INTO profile_keys (db_id, name, key, profile_id)",
         " ON CONFLICT DO NOTHING",
         rows,
+    )
+
+
+def write_fields_newer(tx: Tx, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """Set (profile_id, name, value as JSON text, written_at) fields unless the stored value
+    is newer. A field given twice keeps its newest value (the later one on a tie), as writing
+    the rows one by one would; one statement per chunk, as an upsert may touch a row once."""
+    newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    for row in rows:
+        kept = newest.get((row[0], row[1]))
+        if kept is None or row[3] >= kept[3]:
+            newest[(row[0], row[1])] = row
+    _insert_many(
+        tx,
+        "INSERT INTO profile_fields (profile_id, name, value, written_at)",
+        " ON CONFLICT (profile_id, name) DO UPDATE SET value = excluded.value, "
+        "written_at = excluded.written_at WHERE profile_fields.written_at <= excluded.written_at",
+        list(newest.values()),
     )
 
 
