@@ -59,7 +59,7 @@ class Goal(NamedTuple):
     value: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: one per request; frozen init costs 2x
 class Registration:
     """A validated ``goals/register`` request: everything needed to store its events."""
 

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from goalline.errors import Unauthorized
 from goalline.model import iso_utc
@@ -47,10 +46,11 @@ class Context:
     reply_format: str = "json"
     #: Set by dispatch for data-changing methods: run the unit of work at most once.
     guard: Guard | None = None
+    now_iso: str = field(init=False)
 
-    @cached_property
-    def now_iso(self) -> str:
-        return iso_utc(self.now)
+    def __post_init__(self) -> None:
+        #: ``now`` as stored times spell it; read several times a request, formatted once.
+        self.now_iso = iso_utc(self.now)
 
     def token_hash(self) -> str:
         """SHA-256 of the caller's token (tokens are stored only hashed); 401 when absent."""

@@ -129,6 +129,7 @@ async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> di
             key=key,
             method=method.name,
             now=ctx.now,
+            now_iso=ctx.now_iso,
             window_seconds=window,
             reply_format=ctx.reply_format,
         )

@@ -21,7 +21,7 @@ from goalline.storage.store import Batched, Outcome, Retry, Tx
 _GOAL = q.EVENT_COLUMNS.index("goal")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Registered:
     profile_id: str | None
     event_ids: list[int]
@@ -99,7 +99,7 @@ def _template(
     return (*head, None, None, *tail, None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: plain slots, as frozen init costs 2x
 class Pending:
     """A validated registration waiting for its group to be written."""
 
@@ -286,6 +286,7 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         now=ctx.now,
         max_future_seconds=deps.settings.max_future_seconds,
         phone_region=deps.settings.default_phone_region,
+        now_iso=ctx.now_iso,
     )
     deps.enricher.apply(reg.attrs)
     pending = Pending(reg, ctx.token_hash(), ctx.now_iso, ctx.guard, deps.auth_cache)

@@ -37,6 +37,7 @@ _EPOCH = re.compile(r"[0-9]+")
 #: Event attributes copied from the request as sent (the rest are derived).
 _REQUEST_ATTRS = tuple(name for name in EVENT_ATTRS if name in RegisterRequest.__struct_fields__)
 _get_request_attrs = operator.attrgetter(*_REQUEST_ATTRS)
+_NO_ATTRS: dict[str, Any] = dict.fromkeys(EVENT_ATTRS)
 _MAC = re.compile(r"^(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
 _MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
 _OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
@@ -48,7 +49,12 @@ DATE_SHAPES = (
 
 
 def registration(
-    req: RegisterRequest, *, now: dt.datetime, max_future_seconds: int, phone_region: str = ""
+    req: RegisterRequest,
+    *,
+    now: dt.datetime,
+    max_future_seconds: int,
+    phone_region: str = "",
+    now_iso: str | None = None,
 ) -> Registration:
     """Check every field of ``req`` and return the normalised Registration.
 
@@ -58,7 +64,10 @@ def registration(
     db_id = required_id(req.db_id, "db_id")
     pixel_id = required_id(req.pixel_id, "pixel_id")
     goals = _goals(req)
-    event_at, date_raw = _date(req.date, now, max_future_seconds)
+    if req.date is None:  # the event happened now (``now_iso``: ``now`` already formatted)
+        event_at, date_raw = now_iso or iso_utc(now), None
+    else:
+        event_at, date_raw = _date(req.date, now, max_future_seconds)
     key = match_key(req, phone_region=phone_region)
     return Registration(
         db_id=db_id,
@@ -182,8 +191,8 @@ def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str
 
 
 def _attrs(req: RegisterRequest) -> dict[str, Any]:
-    attrs: dict[str, Any] = dict.fromkeys(EVENT_ATTRS)  # keeps the column order
-    attrs.update(zip(_REQUEST_ATTRS, _get_request_attrs(req), strict=True))
+    attrs = _NO_ATTRS.copy()  # every column, in order
+    attrs.update(zip(_REQUEST_ATTRS, _get_request_attrs(req)))  # noqa: B905 (equal by design)
     if (req.lat is None) != (req.lon is None):
         missing = "lon" if req.lon is None else "lat"
         raise InvalidRequest.field(

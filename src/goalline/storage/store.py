@@ -100,7 +100,7 @@ class _Savepoint:
 Outcome = tuple[Any, BaseException | None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Batched:
     """Marks a unit that may run together with others of its kind, as one call.
 
@@ -115,7 +115,7 @@ class Batched:
     item: Any
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     fn: Callable[[Tx], Any]
     done: Callable[[Any, BaseException | None], None]

@@ -54,7 +54,9 @@ class GoallineHTTP:
         if scope["type"] != "http":
             await self.other(scope, receive, send)
             return
-        path = _SLASHES.sub("/", scope["path"])
+        path = scope["path"]
+        if "//" in path:
+            path = _SLASHES.sub("/", path)
         if not path.startswith(API_PREFIX):
             if path == NOOP_PATH:
                 await _read_body(receive, {}, self.max_body)
@@ -161,11 +163,15 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
     return b"".join(chunks)
 
 
+_CONTENT_TYPES = {fmt: value.encode() for fmt, value in envelope.CONTENT_TYPES.items()}
+
+
 async def _send(send: Send, result: Answer) -> None:
     headers = [
-        (b"content-type", result.content_type.encode()),
-        (b"content-length", str(len(result.body)).encode()),
-        *((k.encode(), v.encode()) for k, v in result.headers),
+        (b"content-type", _CONTENT_TYPES[result.format]),
+        (b"content-length", b"%d" % len(result.body)),
     ]
+    if result.headers:
+        headers += [(k.encode(), v.encode()) for k, v in result.headers]
     await send({"type": "http.response.start", "status": result.status, "headers": headers})
     await send({"type": "http.response.body", "body": result.body})
