@@ -289,9 +289,8 @@ def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
     ids: list[int] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        query = _insert_sql(columns, len(chunk), " RETURNING id")
-        # Ids are given in VALUES order on both stores; RETURNING's own order is unspecified.
-        ids.extend(sorted(row[0] for row in tx.all(query, list(chain.from_iterable(chunk)))))
+        query = _insert_sql(columns, len(chunk), "")
+        ids += tx.insert_ids(query, list(chain.from_iterable(chunk)), len(chunk))
     out: list[list[int]] = []
     start = 0
     for _, goals in groups:
