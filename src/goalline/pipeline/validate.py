@@ -13,7 +13,7 @@ import math
 import operator
 import re
 import unicodedata
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import msgspec
@@ -38,6 +38,8 @@ _EPOCH = re.compile(r"[0-9]+")
 _REQUEST_ATTRS = tuple(name for name in EVENT_ATTRS if name in RegisterRequest.__struct_fields__)
 _get_request_attrs = operator.attrgetter(*_REQUEST_ATTRS)
 _NO_ATTRS: dict[str, Any] = dict.fromkeys(EVENT_ATTRS)
+#: Goal((name, value)) without NamedTuple's Python-level __new__ (a request may have 1,000).
+_new_goal = partial(tuple.__new__, Goal)
 _MAC = re.compile(r"^(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
 _MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
 _OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
@@ -114,7 +116,7 @@ def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
             goal_name(name, f"goals[{i}].goal")  # raises, naming the item
         if value is not None and not math.isfinite(value):
             _value(value, f"goals[{i}].value")  # raises, naming the item
-        goals.append(Goal(name, value))
+        goals.append(_new_goal((name, value)))
     if len(goals) > MAX_GOALS:
         raise InvalidRequest.field("goals", f"more than {MAX_GOALS} goals in one request")
     # Neither goal nor goals: one pixel-activation event without a goal name (SPEC §2).

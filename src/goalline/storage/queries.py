@@ -276,21 +276,24 @@ def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
     columns = tuple(sorted(present))
     head = _picker([i for i in columns if i < _GOAL])
     tail = _picker([i for i in columns if i > _VALUE])
-    goal_and_value = {
-        (True, True): lambda goal, value: (goal, value),
-        (True, False): lambda goal, value: (goal,),
-        (False, True): lambda goal, value: (value,),
-        (False, False): lambda goal, value: (),
-    }[(_GOAL in present, _VALUE in present)]
-    rows: list[tuple[Any, ...]] = []
+    with_goal, with_value = _GOAL in present, _VALUE in present
+    params: list[Any] = []  # every row's values, one after another
     for template, goals in groups:
         before, after = head(template), tail(template)
-        rows.extend(before + goal_and_value(goal, value) + after for goal, value in goals)
+        for goal, value in goals:
+            params += before
+            if with_goal:
+                params.append(goal)
+            if with_value:
+                params.append(value)
+            params += after
+    width = len(columns)
+    total = len(params) // width
     ids: list[int] = []
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        query = _insert_sql(columns, len(chunk), "")
-        ids += tx.insert_ids(query, list(chain.from_iterable(chunk)), len(chunk))
+    for start in range(0, total, _ROWS_PER_INSERT):
+        rows = min(_ROWS_PER_INSERT, total - start)
+        query = _insert_sql(columns, rows, "")
+        ids += tx.insert_ids(query, params[start * width : (start + rows) * width], rows)
     out: list[list[int]] = []
     start = 0
     for _, goals in groups:
