@@ -519,7 +519,7 @@ def test_cache_hit() -> None:
     assert first is second
     assert after.misses == before.misses + 1
     assert after.hits == before.hits + 1
-    assert after.maxsize == 65536
+    assert after.maxsize == 8192
 
 
 def test_odd_input_does_not_raise() -> None:
