@@ -139,6 +139,10 @@ class _Unit:
     fn: Callable[[Tx], Any]
     done: Callable[[Any, BaseException | None], None]
     batch: Batched | None = None
+    #: A unit awaited on an event loop: a writer thread settles every such future of a group
+    #: with one call_soon_threadsafe per loop (one wake-up) instead of one per unit.
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | None = None
 
 
 _STOP = _Unit(lambda tx: None, lambda value, error: None)
@@ -190,11 +194,7 @@ class Store:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-
-        def done(value: Any, error: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, future, value, error)
-
-        self._enqueue(_Unit(fn, done, batch))
+        self._enqueue(_Unit(fn, _settled_by_finish, batch, loop, future))
         return await future
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
@@ -254,29 +254,24 @@ class Store:
             outcomes = self._in_transaction(lambda tx: self._run_group(tx, group))
         except BaseException as exc:  # the commit itself failed: nothing of the group is stored
             error = _unavailable(exc) if is_unavailable(exc) else exc
-            for unit in group:
-                unit.done(None, error)
-            return
-        for unit, (value, error) in zip(group, outcomes, strict=True):
-            unit.done(value, error)
+            outcomes = [(None, error)] * len(group)
+        _finish(group, outcomes)
 
     def _commit_alone(self, unit: _Unit) -> None:
+        _finish([unit], [self._alone(unit)])
+
+    def _alone(self, unit: _Unit) -> Outcome:
         for attempt in range(MAX_RETRIES):
             try:
-                value = self._in_transaction(unit.fn)
+                return self._in_transaction(unit.fn), None
             except Retry:
                 log.debug("unit of work retried (attempt %d)", attempt + 1)
                 continue
             except BaseException as exc:
                 if self._is_conflict(exc):
                     continue
-                unit.done(None, _unavailable(exc) if is_unavailable(exc) else exc)
-                return
-            unit.done(value, None)
-            return
-        unit.done(
-            None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
-        )
+                return None, _unavailable(exc) if is_unavailable(exc) else exc
+        return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
 
     def _run_group(self, tx: Tx, group: list[_Unit]) -> list[Outcome]:
         """Every unit of a group in one open transaction: batched kinds first, one call per
@@ -377,6 +372,27 @@ class Store:
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
+
+
+def _settled_by_finish(value: Any, error: BaseException | None) -> None:
+    raise AssertionError("a unit with a future is settled by _finish")
+
+
+def _finish(group: list[_Unit], outcomes: list[Outcome]) -> None:
+    """Hand each unit its outcome: futures through one callback per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, Any]]] = {}
+    for unit, (value, error) in zip(group, outcomes, strict=True):
+        if unit.loop is None:
+            unit.done(value, error)
+        else:
+            by_loop.setdefault(unit.loop, []).append((unit.future, value, error))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in settled:
+        _settle(future, value, error)
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
