@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile, report
+from bench.prefill import parse_count, prefill
 from bench.scenarios import NAMES, Scenario, build, lua_script
 from bench.server import (
     BenchStore,
@@ -46,6 +47,10 @@ class Run:
     peak_rss_mib: float
     start_rss_mib: float
     end_rss_mib: float
+    #: Private memory (RssAnon + RssShmem): RSS without file pages mapped in (the GeoIP mmdb).
+    peak_private_mib: float
+    start_private_mib: float
+    end_private_mib: float
     server_cores: float
     db_cores: float
     wrk_cores: float
@@ -71,6 +76,7 @@ class ScenarioResult:
     p99_ms: float = 0.0
     errors: int = 0
     peak_rss_mib: float = 0.0
+    peak_private_mib: float = 0.0
     server_cores: float = 0.0
     db_cores: float = 0.0
     wrk_cores: float = 0.0
@@ -95,6 +101,12 @@ class StoreResult:
     seed_seconds: float
     server_command: str
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    #: --prefill: events stored when the second pass started (0: no prefill), how many of them
+    #: the prefill added with SQL and how long that took, and the second pass's results.
+    prefill_rows: int = 0
+    prefill_added: int = 0
+    prefill_seconds: float = 0.0
+    prefilled_scenarios: list[ScenarioResult] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -130,6 +142,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
     parser.add_argument(
         "--profiles", type=int, default=10_000, help="profiles seeded with profiles/import (10000)"
+    )
+    parser.add_argument(
+        "--prefill",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="after the scenarios, fill goal_events up to N rows with SQL (not over HTTP; "
+        "e.g. 10000000, 10M or 500k) and run --prefill-scenarios again on the same server, "
+        "reported as a second table with each figure as a fraction of the first pass's (off)",
+    )
+    parser.add_argument(
+        "--prefill-scenarios",
+        default="json-1goal,goals-100",
+        metavar="a,b",
+        help="scenarios of the second pass after --prefill (json-1goal,goals-100); they are "
+        "added to the first pass too, for the comparison",
     )
     parser.add_argument("--quick", action="store_true", help="a fast check: --duration 3 --runs 1")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -175,13 +203,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     wanted = set(chosen) | {"noop"}
+    args.prefill_names = []
+    if args.prefill:
+        again = {s.strip() for s in args.prefill_scenarios.split(",") if s.strip()}
+        bad = sorted(again - set(NAMES) | again & {"noop"})
+        if bad or not again:
+            parser.error(
+                f"--prefill-scenarios: {', '.join(bad) or 'none given'}; choose from "
+                + ", ".join(n for n in NAMES if n != "noop")
+            )
+        if "half-peak-latency" in again:
+            again.add("json-1goal")
+        args.prefill_names = [n for n in NAMES if n in again]
+        wanted |= again
     if "half-peak-latency" in wanted:
         wanted.add("json-1goal")
     added = sorted(wanted - set(chosen), key=NAMES.index)
     if added:
-        say(f"also running {', '.join(added)} (needed for the ratios / the half-peak rate)")
+        say(
+            f"also running {', '.join(added)} (needed for the ratios / the half-peak rate / "
+            "the --prefill comparison)"
+        )
     args.scenario_names = [n for n in NAMES if n in wanted]
     args.profiled = {s.strip() for s in args.py_spy.split(",") if s.strip()}
+    if args.prefill < 0:
+        parser.error("--prefill must not be negative")
     if args.duration <= 0 or args.runs < 1 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --runs, --connections and --threads must be positive")
     if args.threads > args.connections:
@@ -190,6 +236,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if spec != "sqlite" and not spec.startswith(("postgresql://", "postgres://")):
             parser.error(f"--database {spec!r}: use 'sqlite' or a postgresql:// URL")
     return args
+
+
+def _count(text: str) -> int:
+    """``--prefill``'s argument: an event count, with an optional k / M suffix."""
+    try:
+        return parse_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count (examples: 10000000, 10_000_000, 10M, 500k)"
+        ) from None
 
 
 class Bench:
@@ -234,13 +290,42 @@ class Bench:
                     scenarios = {s.name: s for s in build(token)}
                     for name in args.scenario_names:
                         sc = scenarios[name]
-                        res = self.run_scenario(sc, store, server, ids, workdir, result)
+                        res = self.run_scenario(sc, store, server, ids, workdir, result.scenarios)
                         result.scenarios.append(res)
-                        if server.proc is not None and server.proc.poll() is not None:
-                            raise BenchError(f"goalline serve died during {name}:\n{server.tail()}")
+                        _check_alive(server, name)
+                    if args.prefill:
+                        self.second_pass(store, server, ids, workdir, scenarios, result)
                 return result
         finally:
             remove_workdir(workdir)
+
+    def second_pass(
+        self,
+        store: BenchStore,
+        server: Server,
+        ids: list[str],
+        workdir: Path,
+        scenarios: dict[str, Scenario],
+        result: StoreResult,
+    ) -> None:
+        """--prefill: fill the store up to N events with SQL while the server idles, then run
+        the store-size scenarios again on the same server (same checks, same sampling). The
+        no-op is not rerun: it does not touch the store, and the first pass's serves as the
+        baseline of "x noop"."""
+        args = self.args
+        say(f"\n== {store.label}: prefilling goal_events to {args.prefill:,} events")
+        result.prefill_added, took = prefill(store, args.prefill)
+        result.prefill_seconds = round(took, 1)
+        result.prefill_rows = store.settled_count()
+        _check_alive(server, "the prefill")
+        say(f"== second pass with {result.prefill_rows:,} events stored")
+        for name in args.prefill_names:
+            earlier = result.prefilled_scenarios + result.scenarios
+            res = self.run_scenario(
+                scenarios[name], store, server, ids, workdir, earlier, tag="prefilled"
+            )
+            result.prefilled_scenarios.append(res)
+            _check_alive(server, f"{name} (prefilled)")
 
     def run_scenario(
         self,
@@ -249,8 +334,12 @@ class Bench:
         server: Server,
         ids: list[str],
         workdir: Path,
-        so_far: StoreResult,
+        earlier: list[ScenarioResult],
+        tag: str = "",
     ) -> ScenarioResult:
+        """One scenario: warm-up, measured runs, the stored == acknowledged check. ``earlier``
+        are this store's results so far, most relevant first: the no-op for "x noop", and
+        json-1goal's peak for half-peak-latency's pace."""
         args = self.args
         script = workdir / f"{sc.name}.lua"
         duration_ms = round(args.duration * 1000)
@@ -276,15 +365,14 @@ class Bench:
         res = ScenarioResult(sc.name, sc.summary, sc.goals)
         rate = 0.0
         if sc.paced:
-            peak = next((s.rps for s in so_far.scenarios if s.name == "json-1goal"), 0.0)
+            peak = next((s.rps for s in earlier if s.name == "json-1goal"), 0.0)
             if peak <= 0:
                 raise BenchError("half-peak-latency needs the json-1goal peak rate")
             res.target_rps = round(peak / 2, 1)
             rate = res.target_rps / args.threads
         url = f"http://127.0.0.1:{server.port}"
-        say(
-            f"-- {sc.name}" + (f" (paced at {res.target_rps:,.0f} req/s)" if res.target_rps else "")
-        )
+        shown = f"{sc.name} ({tag})" if tag else sc.name
+        say(f"-- {shown}" + (f" (paced at {res.target_rps:,.0f} req/s)" if res.target_rps else ""))
         before = store.settled_count()
         acked = 0
         results: list[WrkResult] = []
@@ -317,13 +405,14 @@ class Bench:
             res.runs.append(run)
             say(
                 f"  run {k + 1}/{args.runs}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, "
-                f"p99 {run.p99_ms:.2f} ms, {run.errors} errors, RSS {run.peak_rss_mib:.0f} MiB, "
+                f"p99 {run.p99_ms:.2f} ms, {run.errors} errors, RSS {run.peak_rss_mib:.0f} MiB "
+                f"({run.peak_private_mib:.0f} private), "
                 f"server {run.server_cores:.2f} cores, "
                 + (f"PostgreSQL {run.db_cores:.2f}, " if db else "")
                 + f"wrk {run.wrk_cores:.2f}, others {run.other_cores:.2f}"
             )
         if sc.name in args.profiled:
-            acked += self._profile(sc, script, server, res, wrk_run)
+            acked += self._profile(sc, script, server, res, wrk_run, tag)
         after = store.settled_count()
         res.stored_events = after - before
         res.acknowledged_goals = acked
@@ -332,14 +421,14 @@ class Bench:
         res.duplicate_event_replies = sum(r.dup_events for r in results)
         res.error_samples = list(dict.fromkeys(s for r in results for s in r.samples))[:3]
         _summarise(res)
-        noop = next((s for s in so_far.scenarios if s.name == "noop"), None)
+        noop = next((s for s in earlier if s.name == "noop"), None)
         if sc.name == "noop":
             res.ratio_to_noop = 1.0
         elif noop is not None and noop.rps > 0:
             res.ratio_to_noop = res.rps / noop.rps
         if not res.events_match:
             say(
-                f"\n!!!!! MISMATCH in {sc.name}: {acked:,} goals acknowledged but "
+                f"\n!!!!! MISMATCH in {shown}: {acked:,} goals acknowledged but "
                 f"{res.stored_events:,} events stored !!!!!\n"
             )
         else:
@@ -355,11 +444,12 @@ class Bench:
         server: Server,
         res: ScenarioResult,
         wrk_run: Any,
+        tag: str = "",
     ) -> int:
         out_dir: Path = self.args.py_spy_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         kind = "pg" if "PostgreSQL" in server.store.label else "sqlite"
-        output = (out_dir / f"{kind}-{sc.name}.txt").resolve()
+        output = (out_dir / f"{kind}-{sc.name}{f'-{tag}' if tag else ''}.txt").resolve()
         say(f"  py-spy: one more run with py-spy record on the server -> {output}")
         spy = profile.start(self.py_spy, server.pid, self.args.duration, output)
         time.sleep(0.5)
@@ -378,6 +468,11 @@ class Bench:
         return int(r.ok * sc.goals)
 
 
+def _check_alive(server: Server, during: str) -> None:
+    if server.proc is not None and server.proc.poll() is not None:
+        raise BenchError(f"goalline serve died during {during}:\n{server.tail()}")
+
+
 def _run(r: WrkResult, sampler: Sampler, goals: int, busy: float) -> Run:
     u = sampler.usage
     window = max(r.window_ms / 1000, 1e-9)
@@ -392,6 +487,9 @@ def _run(r: WrkResult, sampler: Sampler, goals: int, busy: float) -> Run:
         peak_rss_mib=round(u.peak_rss_kib / 1024, 1),
         start_rss_mib=round(u.start_rss_kib / 1024, 1),
         end_rss_mib=round(u.end_rss_kib / 1024, 1),
+        peak_private_mib=round(u.peak_private_kib / 1024, 1),
+        start_private_mib=round(u.start_private_kib / 1024, 1),
+        end_private_mib=round(u.end_private_kib / 1024, 1),
         server_cores=round(u.server_cpu / window, 2),
         db_cores=round(u.db_cpu / window, 2),
         wrk_cores=round(r.wrk_cpu / window, 2),
@@ -418,6 +516,7 @@ def _summarise(res: ScenarioResult) -> None:
     res.p99_ms = round(med([r.p99_ms for r in runs]), 2)
     res.errors = sum(r.errors for r in runs)
     res.peak_rss_mib = max(r.peak_rss_mib for r in runs)
+    res.peak_private_mib = max(r.peak_private_mib for r in runs)
     res.server_cores = round(med([r.server_cores for r in runs]), 2)
     res.db_cores = round(med([r.db_cores for r in runs]), 2)
     res.wrk_cores = round(med([r.wrk_cores for r in runs]), 2)
@@ -476,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "runs": args.runs,
             "profiles": args.profiles,
+            "prefill": args.prefill,
+            "prefill_scenarios": args.prefill_names,
         },
         "stores": [asdict(s) for s in stores],
         "failed": failed,
@@ -483,9 +584,10 @@ def main(argv: list[str] | None = None) -> int:
     doc["comparison"] = report.compare(doc["stores"])
     doc["targets"] = report.targets(doc["stores"], doc["comparison"])
     mismatches = [
-        f"{s['kind']}/{sc['name']}"
+        f"{s['kind']}/{sc['name']}{suffix}"
         for s in doc["stores"]
-        for sc in s["scenarios"]
+        for suffix, key in (("", "scenarios"), (" (prefilled)", "prefilled_scenarios"))
+        for sc in s[key]
         if not sc["events_match"]
     ]
     doc["mismatches"] = mismatches

@@ -106,18 +106,23 @@ def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     return {pid: cpu_seconds([pid]) for pid in pids}
 
 
-def rss_kib(pids: list[int]) -> int:
-    total = 0
+def rss_kib(pids: list[int]) -> tuple[int, int]:
+    """(RSS, private RSS) of ``pids`` in KiB. Private is RssAnon + RssShmem: the processes'
+    own memory. The rest of RSS is file pages mapped in, here mostly the GeoIP database that
+    the server reads through mmap: shared with the page cache and between workers, reclaimable,
+    and bounded by the file's size (about 100 MiB), however many events are stored."""
+    total = private = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
-                        break
+                    elif line.startswith(("RssAnon:", "RssShmem:")):
+                        private += int(line.split()[1])
         except OSError:
             continue
-    return total
+    return total, private
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -153,6 +158,10 @@ class Usage:
     peak_rss_kib: int = 0
     start_rss_kib: int = 0
     end_rss_kib: int = 0
+    #: The same for private memory (RssAnon + RssShmem; see rss_kib).
+    peak_private_kib: int = 0
+    start_private_kib: int = 0
+    end_private_kib: int = 0
     #: CPU seconds used by the server's processes, by the database server's processes
     #: (PostgreSQL's, when watched), and by every process on the box.
     server_cpu: float = 0.0
@@ -176,7 +185,9 @@ class Sampler:
 
     def __enter__(self) -> Sampler:
         self._pids = process_tree(self.pid)
-        self.usage.start_rss_kib = self.usage.peak_rss_kib = rss_kib(self._pids)
+        rss, private = rss_kib(self._pids)
+        self.usage.start_rss_kib = self.usage.peak_rss_kib = rss
+        self.usage.start_private_kib = self.usage.peak_private_kib = private
         self._cpu0 = cpu_seconds(self._pids)
         self._db0 = cpu_by_pid(pids_named(self.db_process)) if self.db_process else {}
         self._box0, self._t0 = box_busy_seconds()
@@ -189,7 +200,11 @@ class Sampler:
             n += 1
             if n % 10 == 0:  # workers can be restarted: refresh the tree once a second
                 self._pids = process_tree(self.pid)
-            self.usage.peak_rss_kib = max(self.usage.peak_rss_kib, rss_kib(self._pids))
+            self._peak(*rss_kib(self._pids))
+
+    def _peak(self, rss: int, private: int) -> None:
+        self.usage.peak_rss_kib = max(self.usage.peak_rss_kib, rss)
+        self.usage.peak_private_kib = max(self.usage.peak_private_kib, private)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -197,8 +212,8 @@ class Sampler:
         pids = process_tree(self.pid)
         box1, t1 = box_busy_seconds()
         wall = max(t1 - self._t0, 1e-9)
-        self.usage.end_rss_kib = rss_kib(pids)
-        self.usage.peak_rss_kib = max(self.usage.peak_rss_kib, self.usage.end_rss_kib)
+        self.usage.end_rss_kib, self.usage.end_private_kib = rss_kib(pids)
+        self._peak(self.usage.end_rss_kib, self.usage.end_private_kib)
         self.usage.server_cpu = cpu_seconds(pids) - self._cpu0
         if self.db_process:
             db1 = cpu_by_pid(pids_named(self.db_process))
