@@ -50,7 +50,7 @@ _TYPE_NAMES = {
     "DBIP-City": "DB-IP City",
 }
 
-_CACHE_SIZE = 16384
+_CACHE_SIZE = 4096
 
 # Not globally routable (IANA special-purpose registries, plus multicast and 240/4).
 _NON_GLOBAL_V4 = (
@@ -198,7 +198,7 @@ class GeoIP:
 
     Notes
     -----
-    Lookups are cached per instance (``functools.lru_cache``, 16,384 addresses) and are
+    Lookups are cached per instance (``functools.lru_cache``, 4,096 addresses, about 2 MiB) and are
     thread-safe. The instance is a context manager that closes the database on exit.
     """
 

@@ -22,7 +22,7 @@ from goalline.pipeline.requests import MatchFields
 MATCHING_MODES: tuple[str, ...] = ("email", "email_profile", "phone", "profile_id", "custom")
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def normalise_email(raw: str, path: str = "email") -> str:
     """``" John@Example.COM "`` → ``"john@example.com"``; 400 naming ``path`` when invalid."""
     text = raw.strip()
@@ -33,7 +33,7 @@ def normalise_email(raw: str, path: str = "email") -> str:
     return checked.normalized.lower()
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def normalise_phone(raw: str, region: str = "", path: str = "phone") -> str:
     """Any common phone spelling → E.164 (``"+7 (900) 000-00-00"`` → ``"+79000000000"``).
 
