@@ -161,10 +161,12 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
         os.environ.update(settings.as_env())
         uvicorn.run("goalline.app:create_app", factory=True, workers=settings.workers, **common)
         return
-    from goalline.app import build
+    from goalline.app import build, settle_heap
 
     try:
-        uvicorn.run(build(settings, store).asgi, **common)
+        app = build(settings, store)
+        settle_heap()
+        uvicorn.run(app.asgi, **common)
     finally:
         store.close()
 

@@ -119,3 +119,51 @@ def test_full_write_queue_answers_503(kind: str, store: Store, tmp_path: Any) ->
     assert refused.text == "storage: write queue full; nothing was recorded"
     assert ids(store) == ([1, 2] if kind == "sqlite" else [1])
     store.close()
+
+
+def test_sqlite_write_waits_for_another_process_lock_without_blocking_the_loop(
+    tmp_path: Any,
+) -> None:
+    """The write lock is taken on the event loop's thread when free; when another process
+    holds it, the group waits for it on a thread while the loop goes on serving."""
+    import sqlite3
+
+    store = open_store(str(tmp_path / "locked.db"))
+    store.migrate()
+    other = sqlite3.connect(str(tmp_path / "locked.db"), isolation_level=None)
+
+    async def main() -> int:
+        assert await store.write(add_database(1)) == 1  # the store's connection is open
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.ensure_future(store.write(add_database(2)))
+        ticks = 0
+        for _ in range(30):  # the loop keeps running while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        result = await write
+        assert ticks == 30
+        return result
+
+    try:
+        assert asyncio.run(main()) == 2
+        assert ids(store) == [1, 2]
+    finally:
+        other.close()
+        store.close()
+
+
+def test_sqlite_writes_fail_cleanly_when_the_database_cannot_be_opened(tmp_path: Any) -> None:
+    store = open_store(str(tmp_path / "no-such-folder" / "goalline.db"))
+
+    async def main() -> list[Any]:
+        writes = (store.write(add_database(i)) for i in (1, 2))
+        return await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 10)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        store.close()
+    assert all(isinstance(r, Unavailable) for r in results)
+    assert results[0].text == "storage unavailable; nothing was recorded"

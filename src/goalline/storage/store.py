@@ -43,6 +43,7 @@ log = logging.getLogger("goalline.storage")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_RETRIES = 3
 _MAX_ROWID = 2**63 - 1
+BUSY_TIMEOUT_MS = 10_000
 DEFAULT_WRITE_BATCH = 256
 DEFAULT_WRITE_QUEUE = 4096
 
@@ -426,7 +427,7 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -455,14 +456,21 @@ class SQLiteStore(Store):
         return await future
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        conn = self._connection()  # this loop thread's connection
+        try:
+            conn = self._connection()  # this loop thread's connection
+        except Exception as exc:  # cannot open the database: every waiting unit hears why
+            self._flushing.pop(loop, None)
+            group, self._pending[:] = list(self._pending), []
+            for unit in group:
+                unit.done(None, _unavailable(exc) if is_unavailable(exc) else exc)
+            return
         tx = Tx(conn, SQLITE)
         try:
             while self._pending:
                 group = self._pending[: self.write_batch]
                 del self._pending[: self.write_batch]
                 try:
-                    await loop.run_in_executor(self._readers, conn.execute, "BEGIN IMMEDIATE")
+                    await self._begin(loop, conn)
                     outcomes = self._run_group(tx, group)
                     await loop.run_in_executor(self._readers, conn.execute, "COMMIT")
                 except BaseException as exc:
@@ -479,6 +487,21 @@ class SQLiteStore(Store):
                 await asyncio.sleep(0)  # let requests that arrived meanwhile join the next group
         finally:
             self._flushing.pop(loop, None)
+
+    async def _begin(self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE on the loop's thread when the write lock is free (it nearly always
+        is: this process is the only writer), saving two thread hand-offs a group; if another
+        process holds the lock, wait for it on a thread, as the busy timeout may sleep."""
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await loop.run_in_executor(self._readers, conn.execute, "BEGIN IMMEDIATE")
 
     def call(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
         """Synchronous form for the CLI and tests: a transaction on this thread's connection."""
