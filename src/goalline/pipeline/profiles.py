@@ -63,21 +63,17 @@ def _one(db_id: int, key: MatchKey, found: list[str]) -> str | None:
 
 def resolve_many(tx: Tx, wanted: list[tuple[int, MatchKey]]) -> list[str | ApiError | None]:
     """``resolve`` for many (database, key) pairs: one query per database and field instead of
-    one per key (custom fields, whose keys depend on the field's type, go one by one). Each
-    answer is the profile id, None, or the error ``resolve`` would raise."""
+    one per key. Each answer is the profile id, None, or the error ``resolve`` would raise.
+    Custom-field keys are not taken (their key texts depend on the field's type): use
+    ``resolve`` for those."""
     results: list[str | ApiError | None] = [None] * len(wanted)
     by_id: dict[int, list[int]] = {}
     by_key: dict[tuple[int, str], list[int]] = {}
     for i, (db_id, key) in enumerate(wanted):
         if key.kind == "profile_id":
             by_id.setdefault(db_id, []).append(i)
-        elif key.kind == "custom":
-            try:
-                results[i] = resolve(tx, db_id, key)
-            except ApiError as exc:
-                results[i] = exc
         else:
-            assert key.field is not None
+            assert key.kind != "custom" and key.field is not None
             by_key.setdefault((db_id, key.field), []).append(i)
     for db_id, members in by_id.items():
         present = q.profiles_in_database_of(tx, db_id, [wanted[i][1].value for i in members])
