@@ -18,8 +18,6 @@ from goalline.pipeline.requests import RegisterRequest
 from goalline.storage import queries as q
 from goalline.storage.store import Batched, Outcome, Retry, Tx
 
-_GOAL = q.EVENT_COLUMNS.index("goal")
-
 
 @dataclass(slots=True)
 class Registered:
@@ -235,12 +233,10 @@ def _once_rows(reg: Registration, template: tuple[Any, ...]) -> list[tuple[Any, 
         reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
         reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
     )  # fmt: skip
-    head, tail = template[:_GOAL], template[_GOAL + 2 : -1]
     return [
-        (*head, goal.name, goal.value, *tail,
-         dedupe.fingerprint((goal.name, goal.value, *common)))
-        for goal in reg.goals
-    ]  # fmt: skip
+        q.event_row(template, name, value, dedupe.fingerprint((name, value, *common)))
+        for name, value in reg.goals
+    ]
 
 
 def _settle_once(

@@ -258,6 +258,13 @@ def _insert_sql(present: tuple[int, ...], rows: int, suffix: str) -> str:
 EventGroup = tuple[Sequence[Any], Sequence[tuple[str | None, float | None]]]
 
 
+def event_row(
+    template: Sequence[Any], goal: str | None, value: float | None, fingerprint: str | None
+) -> tuple[Any, ...]:
+    """A whole EVENT_COLUMNS row: an EventGroup's ``template`` with one goal filled in."""
+    return (*template[:_GOAL], goal, value, *template[_VALUE + 1 : -1], fingerprint)
+
+
 def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
     """Insert the events of ``groups`` with as few statements as the placeholder limit allows;
     return each group's event ids, in goal order.
