@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import gc
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from goalline.pipeline.context import Deps
 from goalline.pipeline.enrich import enricher
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
+from goalline.storage import queries as q
 from goalline.storage.store import Store, open_store
 from goalline.transport.http import GoallineHTTP
 from goalline.transport.ops import build_ops
@@ -41,6 +44,7 @@ def open_migrated(settings: Settings) -> Store:
         settings.database,
         synchronous=settings.sqlite_synchronous,
         pool_size=settings.pg_pool_size,
+        pg_writers=settings.pg_writers,
         write_batch=settings.write_batch,
         write_queue=settings.write_queue,
     )
@@ -70,7 +74,9 @@ def build(
         limiter=limiter,
         **({"clock": clock} if clock else {}),
     )
-    background = [lambda: forget_expired_requests(deps)] if settings.dedup_window > 0 else []
+    background = [lambda: keep_statistics(deps)]
+    if settings.dedup_window > 0:
+        background.append(lambda: forget_expired_requests(deps))
     ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None, background=background)
     return App(deps=deps, asgi=GoallineHTTP(deps, ops))
 
@@ -92,6 +98,32 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+#: How often keep_statistics looks for stale tables (a cheap read of pg_stat_user_tables);
+#: autovacuum looks once a minute, which leaves a freshly imported database slow that long.
+STATISTICS_SECONDS = 10.0
+
+
+async def keep_statistics(deps: Deps, period: float = STATISTICS_SECONDS) -> None:
+    """On PostgreSQL, ANALYZE the tables whose planner statistics have gone stale, every
+    ``period`` seconds, as autovacuum would: the lookups of the hot path depend on them, and
+    autovacuum may be off or behind a bulk load (queries.stale_tables). ANALYZE changes no
+    rows, so it runs on a reader connection and no writer waits for it."""
+    while True:
+        try:
+            stale = await deps.store.read(q.stale_tables)
+            if stale:
+                started = time.monotonic()
+                await deps.store.read(functools.partial(q.analyze, tables=stale))
+                log.info(
+                    "analyzed %s (statistics were stale) in %.2f s",
+                    ", ".join(stale),
+                    time.monotonic() - started,
+                )
+        except Exception:  # storage down: try again next period
+            log.warning("refreshing table statistics failed; retrying later", exc_info=True)
+        await asyncio.sleep(period)
 
 
 async def forget_expired_requests(deps: Deps) -> None:

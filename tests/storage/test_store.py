@@ -94,7 +94,7 @@ def test_full_write_queue_answers_503(kind: str, store: Store, tmp_path: Any) ->
         refused = results[2]
     else:
         # PostgreSQL units wait in a queue for a writer thread; hold every writer busy.
-        store = open_store(store.location.target, pool_size=1, write_queue=1)
+        store = open_store(store.location.target, pg_writers=1, write_queue=1)
         gate, started = threading.Event(), threading.Event()
 
         def blocking(tx: Tx) -> None:

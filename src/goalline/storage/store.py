@@ -14,8 +14,8 @@ or so statements (measured: 600 µs a unit under load). SQLite units therefore r
 loop's own thread, where a statement costs microseconds; only ``BEGIN IMMEDIATE`` (which may
 wait for another process's lock) and ``COMMIT`` (the fsync) go to a thread, and new requests
 gather into the next group meanwhile. PostgreSQL statements wait on the network, so
-PostgreSQL has ``pool_size`` writer threads, each drawing groups from the shared queue on a
-pooled connection. Reads use separate connections in both (SQLite's WAL lets them read while a
+PostgreSQL has a few writer threads (``writers``), each drawing groups from the shared queue on
+its pooled connection. Reads use separate connections in both (SQLite's WAL lets them read while a
 write is under way).
 """
 
@@ -46,6 +46,10 @@ _MAX_ROWID = 2**63 - 1
 BUSY_TIMEOUT_MS = 10_000
 DEFAULT_WRITE_BATCH = 256
 DEFAULT_WRITE_QUEUE = 4096
+DEFAULT_PG_POOL_SIZE = 8
+#: Measured on one host (docs/performance.md): each writer thread takes the GIL back after
+#: every round trip, so more writers mean smaller groups and more waiting for the GIL.
+DEFAULT_PG_WRITERS = 3
 
 
 class Retry(Exception):
@@ -547,21 +551,29 @@ class SQLiteStore(Store):
 
 
 class PostgresStore(Store):
-    def __init__(self, location: Location, *, pool_size: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        location: Location,
+        *,
+        pool_size: int = DEFAULT_PG_POOL_SIZE,
+        writers: int = DEFAULT_PG_WRITERS,
+        **kwargs: Any,
+    ) -> None:
         from psycopg_pool import ConnectionPool
 
         from goalline.storage.dialect import POSTGRES
 
         self.dialect = POSTGRES
-        writers = max(1, pool_size)
-        readers = max(1, pool_size // 2)
+        pool_size = max(2, pool_size)
+        writers = min(max(1, writers), pool_size - 1)  # at least one connection reads
+        readers = pool_size - writers
         import psycopg
 
         self._pool = ConnectionPool(
             location.target,
             kwargs={"cursor_factory": psycopg.RawCursor},
             min_size=1,
-            max_size=writers + readers,
+            max_size=pool_size,
             timeout=10,
             open=True,
             name="goalline",
@@ -594,7 +606,8 @@ def open_store(
     database: str,
     *,
     synchronous: str = "FULL",
-    pool_size: int = 8,
+    pool_size: int = DEFAULT_PG_POOL_SIZE,
+    pg_writers: int = DEFAULT_PG_WRITERS,
     write_batch: int = DEFAULT_WRITE_BATCH,
     write_queue: int = DEFAULT_WRITE_QUEUE,
 ) -> Store:
@@ -605,5 +618,9 @@ def open_store(
             location, synchronous=synchronous, write_batch=write_batch, write_queue=write_queue
         )
     return PostgresStore(
-        location, pool_size=pool_size, write_batch=write_batch, write_queue=write_queue
+        location,
+        pool_size=pool_size,
+        writers=pg_writers,
+        write_batch=write_batch,
+        write_queue=write_queue,
     )
