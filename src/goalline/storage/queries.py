@@ -464,7 +464,9 @@ def insert_keys(tx: Tx, rows: Sequence[tuple[int, str, str, str]]) -> int:
 def write_fields_newer(tx: Tx, rows: Sequence[tuple[str, str, str, str]]) -> None:
     """Set (profile_id, name, value as JSON text, written_at) fields unless the stored value
     is newer. A field given twice keeps its newest value (the later one on a tie), as writing
-    the rows one by one would; one statement per chunk, as an upsert may touch a row once."""
+    the rows one by one would; one statement per chunk, as an upsert may touch a row once.
+    Rows go in key order: concurrent PostgreSQL writers then lock shared rows in the same order
+    and cannot deadlock on them."""
     newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
     for row in rows:
         kept = newest.get((row[0], row[1]))
@@ -475,7 +477,7 @@ def write_fields_newer(tx: Tx, rows: Sequence[tuple[str, str, str, str]]) -> Non
         "INSERT INTO profile_fields (profile_id, name, value, written_at)",
         " ON CONFLICT (profile_id, name) DO UPDATE SET value = excluded.value, "
         "written_at = excluded.written_at WHERE profile_fields.written_at <= excluded.written_at",
-        list(newest.values()),
+        [newest[key] for key in sorted(newest)],
     )
 
 
