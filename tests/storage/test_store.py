@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from goalline.errors import Unavailable
-from goalline.storage.store import Retry, Store, Tx, open_store
+from goalline.storage.store import Batched, Retry, Store, Tx, open_store
 
 NOW = "2026-01-01T00:00:00.000000Z"
 
@@ -62,6 +62,33 @@ def test_concurrent_writes_share_commits(store: Store) -> None:
     assert asyncio.run(main()) == list(range(1, 201))
     assert len(ids(store)) == 200
     assert len(set(transactions)) < 200  # several units went into one transaction
+
+
+def test_a_failing_batch_is_undone_and_its_group_runs_unit_by_unit(store: Store) -> None:
+    """A batch runs without a savepoint: when it raises, the whole group's transaction is
+    rolled back and run again with every unit on its own. Nothing the batch wrote survives,
+    and the plain units of the group are stored exactly once."""
+    batch_calls: list[int] = []
+
+    def write_all_then_fail(tx: Tx, items: list[int]) -> list[Any]:
+        batch_calls.append(len(items))
+        for db_id in items:
+            add_database(db_id)(tx)
+        add_database(1000)(tx)  # a row only the batch writes: must not survive
+        raise RuntimeError("the batch lost a race")
+
+    async def main() -> list[int]:
+        writes = []
+        for i in range(1, 41):
+            if i % 2:
+                writes.append(store.write(add_database(i), batch=Batched(write_all_then_fail, i)))
+            else:
+                writes.append(store.write(add_database(i)))
+        return await asyncio.gather(*writes)
+
+    assert asyncio.run(main()) == list(range(1, 41))
+    assert batch_calls and max(batch_calls) > 1  # the batch path was taken, and failed
+    assert ids(store) == list(range(1, 41))  # each unit once; the batch's own row is gone
 
 
 def test_retry_reruns_only_that_unit(store: Store) -> None:
@@ -152,6 +179,49 @@ def test_sqlite_write_waits_for_another_process_lock_without_blocking_the_loop(
     finally:
         other.close()
         store.close()
+
+
+def test_sqlite_workers_take_turns_through_the_writer_lock(tmp_path: Any) -> None:
+    """Two stores on one file (as two ``--workers`` processes: each opens its own lock file
+    description) write in turns: while one holds ``<database>-lock``, the other's group waits
+    for it on a thread, its loop still serving, and writes as soon as the first lets go."""
+    path = str(tmp_path / "shared.db")
+    first, second = open_store(path), open_store(path)
+    first.migrate()
+
+    async def main() -> None:
+        assert await second.write(add_database(1)) == 1
+        assert (tmp_path / "shared.db-lock").exists()
+        first._writer_lock.acquire()  # type: ignore[attr-defined]  # first is mid-transaction
+        write = asyncio.ensure_future(second.write(add_database(2)))
+        for _ in range(20):
+            await asyncio.sleep(0.01)  # the loop runs on while the write waits its turn
+        assert not write.done()
+        first._writer_lock.release()  # type: ignore[attr-defined]
+        assert await asyncio.wait_for(write, 5) == 2
+
+    async def both(store: Store, start: int) -> list[int]:
+        return await asyncio.gather(*(store.write(add_database(start + i)) for i in range(50)))
+
+    def worker(store: Store, start: int, out: list[Any]) -> None:
+        out.extend(asyncio.run(both(store, start)))
+
+    try:
+        asyncio.run(main())
+        results: list[Any] = []
+        threads = [
+            threading.Thread(target=worker, args=(store, start, results))
+            for store, start in ((first, 100), (second, 200))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(results) == [*range(100, 150), *range(200, 250)]
+        assert ids(first) == [1, 2, *range(100, 150), *range(200, 250)]
+    finally:
+        first.close()
+        second.close()
 
 
 def test_sqlite_writes_fail_cleanly_when_the_database_cannot_be_opened(tmp_path: Any) -> None:
