@@ -649,6 +649,7 @@ class PostgresStore(Store):
         self._pool = ConnectionPool(
             location.target,
             kwargs={"cursor_factory": psycopg.RawCursor},
+            configure=_configure,
             min_size=1,
             max_size=pool_size,
             timeout=10,
@@ -677,6 +678,17 @@ class PostgresStore(Store):
     def close(self) -> None:
         super().close()
         self._pool.close()
+
+
+#: Prepared statements kept per PostgreSQL connection (psycopg's default is 100). A group's
+#: multi-row INSERT has one text per row count, tens of KiB each, and psycopg keeps every
+#: prepared text: at 100, private memory grew 18 MiB more through json-full. Not preparing at
+#: all cost goals-100 a tenth of its rate (PostgreSQL then plans each 100-row INSERT).
+PG_PREPARED_MAX = 16
+
+
+def _configure(conn: Any) -> None:
+    conn.prepared_max = PG_PREPARED_MAX
 
 
 def open_store(
