@@ -495,9 +495,11 @@ class SQLiteStore(Store):
                             outcomes = self._run_group(tx, group, batched=False)
                         await loop.run_in_executor(self._readers, conn.execute, "COMMIT")
                     finally:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        self._writer_lock.release()
+                        try:
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                        finally:  # even if the rollback fails: other workers wait for it
+                            self._writer_lock.release()
                 except BaseException as exc:
                     error = _unavailable(exc) if is_unavailable(exc) else exc
                     for unit in group:
