@@ -51,6 +51,12 @@ def open_migrated(settings: Settings) -> Store:
     applied = store.migrate()
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    if store.call(q.autovacuum_off, write=False):
+        log.warning(
+            "PostgreSQL autovacuum is off: Goalline keeps its tables' planner statistics "
+            "itself, but the dead rows that updates leave behind are only reclaimed by VACUUM "
+            "(see docs/operations.md)"
+        )
     return store
 
 

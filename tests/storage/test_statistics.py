@@ -106,3 +106,24 @@ def test_analyze_refuses_other_tables(store: Store) -> None:
         assert "pg_class" in str(exc)
     else:
         raise AssertionError("analyze accepted a table that is not Goalline's")
+
+
+def test_start_up_warns_when_postgres_autovacuum_is_off(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server says at start when autovacuum is off (as on the machine these tests were
+    written on), and says nothing when it is on, or on SQLite."""
+    from goalline.app import open_migrated
+    from goalline.settings import Settings
+
+    off = store.call(q.autovacuum_off, write=False)
+    if store.dialect.name == "postgres":
+        shown = store.call(lambda tx: tx.scalar("SHOW autovacuum"), write=False)
+        assert off == (shown == "off")
+    else:
+        assert off is False
+    with caplog.at_level("WARNING", logger="goalline"):
+        opened = open_migrated(Settings(database=store.location.target))
+        opened.close()
+    warned = [r for r in caplog.records if "autovacuum is off" in r.getMessage()]
+    assert len(warned) == (1 if off else 0)

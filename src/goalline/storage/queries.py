@@ -647,6 +647,11 @@ def stale_tables(tx: Tx) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
+def autovacuum_off(tx: Tx) -> bool:
+    """Whether PostgreSQL's autovacuum is turned off (always False on SQLite)."""
+    return tx.dialect.name == "postgres" and tx.scalar("SHOW autovacuum") == "off"
+
+
 def analyze(tx: Tx, tables: Sequence[str]) -> None:
     """ANALYZE ``tables`` (names from ANALYZED_TABLES only) on PostgreSQL."""
     unknown = set(tables) - set(ANALYZED_TABLES)
