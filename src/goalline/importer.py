@@ -398,7 +398,7 @@ class Writer:
                 self.summary.updated += 1
         self._written += 1
         if self._written & (self._written - 1) == 0:  # 1, 2, 4, 8, ... batches in
-            self.store.call(q.analyze_profiles)
+            self.store.call(lambda tx: q.analyze(tx, q.PROFILE_TABLES))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
