@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
@@ -13,6 +14,7 @@ from goalline.app import build
 from goalline.errors import ERROR_CODES
 from goalline.pipeline import dispatch
 from goalline.settings import Settings
+from goalline.storage import store as store_module
 from goalline.storage.store import Store
 
 from conftest import Seeded, events, register
@@ -155,23 +157,14 @@ def test_unexpected_failure_is_a_500_envelope_without_traceback(
 
 
 def test_storage_unavailable_is_503_with_retry_after(
-    store: Store, seeded: Seeded, kind: str, client: TestClient
+    store: Store, seeded: Seeded, kind: str, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if kind == "sqlite":
-        store.call(lambda tx: tx.execute("PRAGMA busy_timeout=50"))
+    if kind == "sqlite":  # another process holds the write lock past the busy timeout
+        monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 50)
         blocker = sqlite3.connect(store.location.target, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
     else:
-        import psycopg
-
-        base = store.location.target
-        with psycopg.connect(base, autocommit=True) as admin_conn:
-            admin_conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = '' AND pid <> pg_backend_pid() "
-                "AND query NOT ILIKE '%pg_stat_activity%' AND datname = current_database() "
-                "AND backend_type = 'client backend' AND state = 'idle'"
-            )
+        kill_pool_connections(store)
     r = register(client, seeded, email="a@example.com", goal="g")
     if kind == "sqlite":
         blocker.execute("ROLLBACK")
@@ -182,6 +175,32 @@ def test_storage_unavailable_is_503_with_retry_after(
     # and the service recovers by itself
     assert register(client, seeded, email="a@example.com", goal="g").json()["error"] == 0
     assert len(events(store)) == 1
+
+
+def kill_pool_connections(store: Store) -> None:
+    """Terminate every connection of the store's PostgreSQL pool, as a database restart would.
+
+    The app's start-up work (the statistics check) may still hold a connection when the test
+    begins, and an active backend is not killed here; so wait until every pooled connection is
+    back in the pool, kill the idle ones, and check that the count matches the pool's size."""
+    import psycopg
+
+    pool = store._pool  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    with psycopg.connect(store.location.target, autocommit=True) as admin_conn:
+        while True:
+            stats = pool.get_stats()
+            if stats["pool_available"] == stats["pool_size"] and not stats.get("requests_waiting"):
+                killed = admin_conn.execute(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND state = 'idle'"
+                ).fetchone()
+                if killed and killed[0] >= stats["pool_size"]:
+                    return
+            assert time.monotonic() < deadline, f"pool never went quiet: {stats}"
+            time.sleep(0.05)
 
 
 def test_every_error_code_is_documented() -> None:
