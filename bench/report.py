@@ -211,7 +211,13 @@ def _rss(store: dict[str, Any]) -> dict[str, Any]:
         growth = (p_peak - p_start) / p_start if p_start else 0.0
         private = (
             f"private memory {p_start:.0f} MiB at the first measured run, peak {p_peak:.0f}, "
-            f"end {p_end:.0f} (+{growth:.0%}); RSS with mapped file pages "
+            f"end {p_end:.0f} (+{growth:.0%})"
+            + (
+                f" [{store['cold_private_mib']:.0f} MiB cold, before the warm-up of every scenario]"
+                if store.get("cold_private_mib")
+                else ""
+            )
+            + "; RSS with mapped file pages "
         )
     return {
         "store": store["kind"],
