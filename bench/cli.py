@@ -357,15 +357,7 @@ class Bench:
             started = time.monotonic()
             answered = errors = 0
             while True:
-                r = run_wrk(
-                    self.wrk,
-                    path,
-                    url,
-                    threads=args.threads,
-                    connections=args.connections,
-                    seconds=args.warmup,
-                    base=next(self._seq) * 1_000_000_000,
-                )
+                r = self._wrk(path, url, args.warmup)
                 acked += r.ok * sc.goals
                 answered += r.ok
                 errors += r.errors
@@ -381,6 +373,20 @@ class Bench:
             if stored == acked
             else f"\n!!!!! MISMATCH in the warm-up: {acked:,} goals acknowledged but "
             f"{stored:,} events stored !!!!!\n"
+        )
+
+    def _wrk(self, script: Path, url: str, seconds: float, rate: float = 0.0) -> WrkResult:
+        """One wrk run of ``script`` with this benchmark's threads and connections, numbered
+        apart from every other run (so every request of the whole benchmark is distinct)."""
+        return run_wrk(
+            self.wrk,
+            script,
+            url,
+            threads=self.args.threads,
+            connections=self.args.connections,
+            seconds=seconds,
+            base=next(self._seq) * 1_000_000_000,
+            rate_per_thread=rate,
         )
 
     def _script(
@@ -459,16 +465,7 @@ class Bench:
         results: list[WrkResult] = []
 
         def wrk_run(path: Path, seconds: float) -> WrkResult:
-            r = run_wrk(
-                self.wrk,
-                path,
-                url,
-                threads=args.threads,
-                connections=args.connections,
-                seconds=seconds,
-                base=next(self._seq) * 1_000_000_000,
-                rate_per_thread=rate,
-            )
+            r = self._wrk(path, url, seconds, rate)
             results.append(r)
             return r
 
