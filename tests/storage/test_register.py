@@ -379,3 +379,23 @@ def test_two_profiles_cannot_share_an_email(client: TestClient, seeded: Seeded) 
     )
     assert r.json()["error"] == 409
     assert r.json()["error_text"] == f"data.email: already belongs to profile {a} in database 1"
+
+
+def test_many_goals_are_stored_in_goal_order_with_ascending_ids(
+    store: Store, seeded: Seeded, client: TestClient
+) -> None:
+    """Enough goals for PostgreSQL's COPY path (q.COPY_MIN_ROWS) get the same reply and rows
+    as a few do: one id per goal, ascending in goal order, each row with its own goal."""
+    count = q.COPY_MIN_ROWS + 50
+    goals = [{"goal": f"g{i}", "value": i} for i in range(count)]
+    r = register(client, seeded, email="a@example.com", goals=goals, referer="https://a.example/")
+    ids = r.json()["event_ids"]
+    assert len(ids) == count and ids == sorted(ids) and len(set(ids)) == count
+    stored = {e["id"]: e for e in events(store)}
+    assert [(stored[i]["goal"], stored[i]["value"]) for i in ids] == [
+        (f"g{i}", i) for i in range(count)
+    ]
+    assert {stored[i]["referer"] for i in ids} == {"https://a.example/"}
+    # the next registration's ids come after them
+    after = register(client, seeded, email="a@example.com", goal="next").json()["event_ids"]
+    assert after[0] > ids[-1]

@@ -221,6 +221,10 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 #: Rows per INSERT: keeps the placeholder count under SQLite's 32,766 limit.
 _ROWS_PER_INSERT = 200
+#: From this many events in one call, PostgreSQL gets them with COPY (Tx.copy_ids) instead of
+#: multi-row INSERTs: measured, 13.2 against 16.5 µs of the database's CPU an event row, but
+#: two more round trips, which only many rows repay (docs/performance.md, write path item 11).
+COPY_MIN_ROWS = 400
 
 
 _GOAL = EVENT_COLUMNS.index("goal")
@@ -297,10 +301,13 @@ def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
     width = len(columns)
     total = len(params) // width
     ids: list[int] = []
-    for start in range(0, total, _ROWS_PER_INSERT):
-        rows = min(_ROWS_PER_INSERT, total - start)
-        query = _insert_sql(columns, rows, "")
-        ids += tx.insert_ids(query, params[start * width : (start + rows) * width], rows)
+    if tx.dialect.name == "postgres" and total >= COPY_MIN_ROWS:
+        ids = tx.copy_ids("goal_events", [EVENT_COLUMNS[i] for i in columns], params, total)
+    else:
+        for start in range(0, total, _ROWS_PER_INSERT):
+            rows = min(_ROWS_PER_INSERT, total - start)
+            query = _insert_sql(columns, rows, "")
+            ids += tx.insert_ids(query, params[start * width : (start + rows) * width], rows)
     out: list[list[int]] = []
     start = 0
     for _, goals in groups:

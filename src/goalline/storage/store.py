@@ -102,6 +102,25 @@ class Tx:
             raise RuntimeError("goal_events ids are near SQLite's largest rowid")
         return list(range(last - rows + 1, last + 1))
 
+    def copy_ids(
+        self, table: str, columns: Sequence[str], params: Sequence[Any], rows: int
+    ) -> list[int]:
+        """PostgreSQL: store ``rows`` rows of ``columns`` (``params`` holds their values one
+        row after another) with COPY, and return their new ids in row order. The ids are drawn
+        from the table's identity sequence first and written with the rows, in ascending order
+        (COPY writes given identity values, as INSERT's OVERRIDING SYSTEM VALUE would)."""
+        drawn = self.all(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, ?)",
+            (rows,),
+        )
+        ids = sorted(row[0] for row in drawn)
+        width = len(params) // rows
+        names = ", ".join(columns)
+        with self._conn.cursor().copy(f"COPY {table} (id, {names}) FROM STDIN") as copy:
+            for i, new_id in enumerate(ids):
+                copy.write_row((new_id, *params[i * width : (i + 1) * width]))
+        return ids
+
     def savepoint(self) -> Any:
         """``with tx.savepoint(): ...`` undoes only the block's own writes on error."""
         return _Savepoint(self)
