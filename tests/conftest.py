@@ -61,6 +61,12 @@ def _postgres_base() -> str:
     return url
 
 
+#: Overrides the ``kind`` fixture (both stores) for a test that only PostgreSQL can run.
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "kind", [pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -9,8 +9,9 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from goalline import settings as settings_mod
 from goalline.pipeline import dedupe
@@ -80,7 +81,9 @@ def build(
         limiter=limiter,
         **({"clock": clock} if clock else {}),
     )
-    background = [lambda: keep_statistics(deps)]
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    if store.dialect.name == "postgres":  # SQLite plans by its indexes: no statistics to keep
+        background.append(lambda: keep_statistics(deps))
     if settings.dedup_window > 0:
         background.append(lambda: forget_expired_requests(deps))
     ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None, background=background)

@@ -6,6 +6,8 @@ from yoyo import get_backend, read_migrations
 
 from goalline.storage.store import MIGRATIONS, Store, Tx
 
+from conftest import POSTGRES_ONLY
+
 
 def _tables(store: Store) -> set[str]:
     def read(tx: Tx) -> set[str]:
@@ -53,11 +55,10 @@ def test_profile_fields_leave_room_for_updates_on_postgres(store: Store) -> None
         assert found == []  # SQLite has no such setting: the step does nothing there
 
 
+@POSTGRES_ONLY  # SQLite keeps no per-column statistics targets: the step does nothing there
 def test_analyze_keeps_statistics_only_for_the_columns_queries_use(store: Store) -> None:
     """After ANALYZE, PostgreSQL has statistics for goal_events' lookup columns and none for
     the attributes that are only returned (migration 0004: ANALYZE then costs less)."""
-    if store.dialect.name != "postgres":
-        return  # SQLite keeps no per-column statistics targets: the step does nothing there
 
     def analyzed(tx: Tx) -> set[tuple[str, str]]:
         tx.execute("ANALYZE goal_events, request_log, profile_fields")

@@ -18,11 +18,9 @@ from goalline.app import keep_statistics
 from goalline.storage import queries as q
 from goalline.storage.store import Store, Tx
 
+from conftest import POSTGRES_ONLY
+
 NOW = "2026-01-01T00:00:00.000000Z"
-#: Overrides conftest's ``kind`` (both stores) for the PostgreSQL-only tests.
-POSTGRES_ONLY = pytest.mark.parametrize(
-    "kind", [pytest.param("postgres", marks=pytest.mark.postgres)]
-)
 PROFILES = 3000
 
 

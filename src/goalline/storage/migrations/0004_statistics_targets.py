@@ -4,7 +4,7 @@ ANALYZE computes statistics for every column of a 30,000-row sample. ``goal_even
 sixty columns, and queries look rows up by a handful of them; the rest (the event's attributes,
 enrichment, the fingerprint) are only ever returned. The server ANALYZEs a table each time a
 tenth of it has changed (app.keep_statistics, autovacuum's rule), so on a store that takes
-100,000 events/s that is a run every 10 s. Measured on a copy of a benchmark's store (439,417
+100,000 events/s that can be a run every 10 s. Measured on a copy of a benchmark's store (439,417
 events): ANALYZE goal_events took 0.81-0.99 s of PostgreSQL CPU before this step and 0.31-0.40 s
 after; request_log 0.26 s before, 0.11 s after (its ``reply`` texts were sampled too);
 profile_fields 0.14 s before, 0.07 s after. The planner still has statistics for every column
