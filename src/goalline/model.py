@@ -76,6 +76,21 @@ class Registration:
     attrs: dict[str, Any] = field(default_factory=dict)  # the EVENT_ATTRS columns
 
 
+@dataclass(slots=True)  # one per request: plain slots, as frozen init costs 2x
+class EventDraft:
+    """A registration's goal events as the store writes them: one event per goal, sharing
+    everything else (storage/queries.py turns it into rows)."""
+
+    reg: Registration
+    profile_id: str | None
+    #: The match key as events record it (a custom value as its field's type spells it).
+    key_text: str
+    token_id: int
+    received_at: str
+    #: One payload fingerprint per goal, for events with an external id (else None).
+    fingerprints: tuple[str, ...] | None = None
+
+
 #: Columns of goal_events copied from the request (after normalisation), in schema order.
 EVENT_ATTRS: tuple[str, ...] = (
     "vendor",

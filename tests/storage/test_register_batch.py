@@ -26,15 +26,15 @@ URL = "/api/v1.1/goals/register"
 
 @pytest.fixture
 def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of the batches store_many was given (the batch path must be taken)."""
+    """Sizes of the batches register_group was given (the batch path must be taken)."""
     sizes: list[int] = []
-    real = register.store_many
+    real = register.register_group
 
     def spy(tx: Tx, items: list[Any]) -> Any:
         sizes.append(len(items))
         return real(tx, items)
 
-    monkeypatch.setattr(register, "store_many", spy)
+    monkeypatch.setattr(register, "register_group", spy)
     return sizes
 
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import msgspec
 
-from goalline.errors import ApiError, Conflict, InvalidRequest, NotFound
+from goalline.errors import ApiError, Conflict, InvalidRequest
 from goalline.model import MatchKey
-from goalline.pipeline import dedupe, fastpath, match, stitch
+from goalline.pipeline import dedupe, fastpath, match, profiles, stitch
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.profiles import MAX_PHONES, clean_data, index_keys
@@ -222,51 +222,25 @@ def item_key(
     field_name: str | None,
     phone_region: str,
 ) -> tuple[MatchKey, tuple[str, ...], dict[str, Any]]:
-    """The item's match key, its text keys, and the data the key implies for a new profile.
-
-    The identifier is the item's own field when given, else read from its clean data (the
-    email, the first phone, the custom field), as in ``profiles.import_key``.
-    """
-    if matching in ("email", "email_profile"):
-        if ident.get("email") is not None:
-            email = match.normalise_email(ident["email"], "email")
-        elif "email" in data:
-            email = data["email"]
-        else:
-            raise InvalidRequest.field("email", f"required when matching is {matching}")
-        return MatchKey("email", "email", email), (email,), {"email": email}
-    if matching == "phone":
-        if ident.get("phone") is not None:
-            phone = match.normalise_phone(ident["phone"], phone_region, "phone")
-        elif data.get("phones"):
-            phone = data["phones"][0]
-        else:
-            raise InvalidRequest.field("phone", "required when matching is phone")
-        return MatchKey("phone", "phones", phone), (phone,), {"phones": [phone]}
-    if matching == "profile_id":
-        if ident.get("profile_id") is None:
-            raise InvalidRequest.field("profile_id", "required when matching is profile_id")
-        profile_id = ident["profile_id"].strip()
-        return MatchKey("profile_id", None, profile_id), (profile_id,), {}
-    name = ident.get("field_name") or field_name
-    if name is None:
-        raise InvalidRequest.field("field_name", "required when matching is custom")
-    field_type = fields.get(name)
-    if field_type is None:
-        raise InvalidRequest.field("field_name", f"database {db_id} has no field {name!r}")
+    """The item's match key (``match.match_key``, the identifier read from the item's clean
+    data when the item does not give it), its text keys, and the data the key implies for a
+    new profile."""
     raw_value = ident.get("field_value")
-    if raw_value is not None:
-        if isinstance(raw_value, bool) or not isinstance(raw_value, (str, int, float)):
-            raise InvalidRequest.field("field_value", "must be a string or a number")
-        value = match.typed_value(field_type, raw_value, "field_value")
-    elif name in data:
-        value = data[name]
-    else:
-        raise InvalidRequest.field("field_value", "required when matching is custom")
-    texts = tuple(match.key_texts(field_type, value))
-    if not texts:
-        raise InvalidRequest.field("field_value", "holds no tag to match by")
-    return MatchKey("custom", name, ", ".join(texts)), texts, {name: value}
+    if raw_value is not None and (
+        isinstance(raw_value, bool) or not isinstance(raw_value, (str, int, float))
+    ):
+        raise InvalidRequest.field("field_value", "must be a string or a number")
+    given = match.Ident(
+        matching=matching,
+        email=ident.get("email"),
+        phone=ident.get("phone"),
+        profile_id=ident.get("profile_id"),
+        field_name=ident.get("field_name") or field_name,
+        field_value=raw_value,
+    )
+    key = match.match_key(given, phone_region=phone_region, data=data)
+    texts = tuple(match.key_texts_for(key, fields, db_id))
+    return key, texts, profiles.data_from_key(key, fields)
 
 
 def at_item(exc: ApiError, index: int, flat: bool) -> ApiError:
@@ -370,18 +344,11 @@ class Plan:
         if key.kind == "profile_id":
             if key.value in self.known_ids:
                 return key.value
-            raise NotFound(
-                f"profile_id: no profile {key.value!r} in database {self.db_id} "
-                "(matching by profile_id only updates)"
-            )
+            raise profiles.no_profile_id(self.db_id, key.value)
         assert key.field is not None
         found = set.intersection(*(self.owners.get((key.field, t), set()) for t in item.texts))
         if len(found) > 1:
-            first, second = sorted(found)[:2]
-            raise Conflict(
-                f"matching: {key.describe()} matches more than one profile in database "
-                f"{self.db_id} ({first}, {second}); match by a unique field instead"
-            )
+            raise profiles.ambiguous(self.db_id, key, sorted(found))
         return next(iter(found), None)
 
     # -- writing ------------------------------------------------------------------------------

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from goalline.errors import InvalidRequest
 from goalline.model import MatchKey
-from goalline.pipeline.requests import MatchFields
 
 MATCHING_MODES: tuple[str, ...] = ("email", "email_profile", "phone", "profile_id", "custom")
 
@@ -54,31 +55,108 @@ def normalise_phone(raw: str, region: str = "", path: str = "phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def match_key(req: MatchFields, *, phone_region: str = "") -> MatchKey:
-    """The normalised key a request matches by; 400 when its mode or identifier is missing."""
+class Identifiers(Protocol):
+    """The identifier fields of Altcraft's matching, as every method spells them."""
+
+    @property
+    def matching(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def profile_id(self) -> str | None: ...
+    @property
+    def field_name(self) -> str | None: ...
+    @property
+    def field_value(self) -> str | int | float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    """Identifiers given one by one (a batch item's own fields)."""
+
+    matching: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    profile_id: str | None = None
+    field_name: str | None = None
+    field_value: str | int | float | None = None
+
+
+def match_key(
+    req: Identifiers, *, phone_region: str = "", data: Mapping[str, Any] | None = None
+) -> MatchKey:
+    """The normalised key a request matches by; 400 when its mode or identifier is missing.
+
+    The one match-key function of every method (goals/register, profiles/import and
+    import_batch, profiles/get, subscribers/history_get). With ``data`` (a profile's data, as
+    profiles/import and import_batch carry it), an identifier that is not given is read from
+    it: the email, the first of ``phones``, the custom field — real clients send both shapes
+    (shared/research/clients.md C, D).
+    """
     mode = req.matching or "email"
     if mode not in MATCHING_MODES:
         raise InvalidRequest.field("matching", f"must be one of {', '.join(MATCHING_MODES)}")
     if mode in ("email", "email_profile"):
-        if req.email is None:
+        email = req.email if req.email is not None else _text_from_data(data, "email")
+        if email is None:
             raise InvalidRequest.field("email", f"required when matching is {mode}")
-        return MatchKey("email", "email", normalise_email(req.email))
+        return MatchKey("email", "email", normalise_email(email))
     if mode == "phone":
-        if req.phone is None:
+        phone = req.phone if req.phone is not None else _text_from_data(data, "phones")
+        if phone is None:
             raise InvalidRequest.field("phone", "required when matching is phone")
-        return MatchKey("phone", "phones", normalise_phone(req.phone, phone_region))
+        return MatchKey("phone", "phones", normalise_phone(phone, phone_region))
     if mode == "profile_id":
         if req.profile_id is None:
             raise InvalidRequest.field("profile_id", "required when matching is profile_id")
         return MatchKey("profile_id", None, req.profile_id.strip())
     if req.field_name is None:
         raise InvalidRequest.field("field_name", "required when matching is custom")
-    if req.field_value is None:
+    name = req.field_name.strip()
+    value = req.field_value if req.field_value is not None else _from_data(data, name)
+    if value is None:
         raise InvalidRequest.field("field_value", "required when matching is custom")
-    if isinstance(req.field_value, bool):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequest.field("field_value", "must be a string or a number")
-    value = req.field_value if isinstance(req.field_value, str) else _number_text(req.field_value)
-    return MatchKey("custom", req.field_name.strip(), value)
+    text = value if isinstance(value, str) else _number_text(value)
+    return MatchKey("custom", name, text)
+
+
+def _from_data(data: Mapping[str, Any] | None, name: str) -> Any:
+    """An identifier read from profile data: a list gives its first phone, or its tags as
+    ``"tag-1, tag-2"``; a value of another type is refused by the caller's checks."""
+    value = None if data is None else data.get(name)
+    if isinstance(value, list):
+        if name == "phones":
+            return value[0] if value else None
+        return ", ".join(str(v) for v in value) if value else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _text_from_data(data: Mapping[str, Any] | None, name: str) -> str | None:
+    value = _from_data(data, name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest.field(f"data.{name}", "must be a string")
+    return value
+
+
+def key_texts_for(key: MatchKey, fields: Mapping[str, str], db_id: int) -> list[str]:
+    """The text keys ``key`` searches, once the database's ``fields`` are known: the key
+    itself, or a custom value as its field's type indexes it (one per tag for tags)."""
+    if key.kind != "custom":
+        return [key.value]
+    assert key.field is not None
+    field_type = fields.get(key.field)
+    if field_type is None:
+        raise InvalidRequest.field("field_name", f"database {db_id} has no field {key.field!r}")
+    texts = key_texts(field_type, typed_value(field_type, key.value, "field_value"))
+    if not texts:
+        raise InvalidRequest.field("field_value", "holds no tag to match by")
+    return texts
 
 
 def _number_text(number: int | float) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from goalline.errors import ApiError, Conflict, InvalidRequest, NotFound
@@ -31,54 +33,69 @@ def new_profile_id() -> str:
     return f"{int(time.time()):08x}{secrets.token_hex(8)}"
 
 
-def lookup(tx: Tx, db_id: int, key: MatchKey) -> tuple[str, list[str]]:
-    """The profile field and text keys that ``key`` searches in database ``db_id``."""
-    if key.kind != "custom":
-        assert key.field is not None
-        return key.field, [key.value]
-    assert key.field is not None
-    field_type = q.fields_of(tx, db_id).get(key.field)
-    if field_type is None:
-        raise InvalidRequest.field("field_name", f"database {db_id} has no field {key.field!r}")
-    value = match.typed_value(field_type, key.value, "field_value")
-    return key.field, match.key_texts(field_type, value)
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a match key found: the profile (None: no profile holds the key) and the text the
+    key is recorded under on an event (a custom value as its field's type spells it)."""
+
+    profile_id: str | None
+    key_text: str
+
+
+FieldsOf = Callable[[int], Mapping[str, str]]
+
+
+def fields_reader(tx: Tx) -> FieldsOf:
+    """A database's fields, read at most once per transaction."""
+    read: dict[int, dict[str, str]] = {}
+
+    def fields_of(db_id: int) -> Mapping[str, str]:
+        if db_id not in read:
+            read[db_id] = q.fields_of(tx, db_id)
+        return read[db_id]
+
+    return fields_of
 
 
 def resolve(tx: Tx, db_id: int, key: MatchKey) -> str | None:
     """The one profile ``key`` names in ``db_id``; None if none; 409 if several."""
-    if key.kind == "profile_id":
-        return key.value if q.profile_in_database(tx, db_id, key.value) else None
-    name, keys = lookup(tx, db_id, key)
-    return _one(db_id, key, q.find_profiles(tx, db_id, name, keys))
+    (found,) = resolve_many(tx, [(db_id, key)])
+    if isinstance(found, ApiError):
+        raise found
+    return found.profile_id
 
 
-def _one(db_id: int, key: MatchKey, found: list[str]) -> str | None:
-    if len(found) > 1:
-        raise Conflict(
-            f"matching: {key.describe()} matches more than one profile in database {db_id} "
-            f"({', '.join(found[:2])}); match by a unique field instead"
-        )
-    return found[0] if found else None
-
-
-def resolve_many(tx: Tx, wanted: list[tuple[int, MatchKey]]) -> list[str | ApiError | None]:
-    """``resolve`` for many (database, key) pairs: one query per database and field instead of
-    one per key. Each answer is the profile id, None, or the error ``resolve`` would raise.
-    Custom-field keys are not taken (their key texts depend on the field's type): use
-    ``resolve`` for those."""
-    results: list[str | ApiError | None] = [None] * len(wanted)
+def resolve_many(
+    tx: Tx, wanted: Sequence[tuple[int, MatchKey]], fields_of: FieldsOf | None = None
+) -> list[Resolved | ApiError]:
+    """Every (database, key) pair's profile, with one query per database and field for keys
+    by profile id, email or phone, whatever their number (custom keys: one query each, as a
+    custom field need not be unique). Each answer is a Resolved, or the error a lookup of that
+    key alone raises (400 for a custom field the database lacks, 409 for a key that several
+    profiles hold)."""
+    fields_of = fields_of or fields_reader(tx)
+    results: list[Resolved | ApiError | None] = [None] * len(wanted)
     by_id: dict[int, list[int]] = {}
     by_key: dict[tuple[int, str], list[int]] = {}
     for i, (db_id, key) in enumerate(wanted):
         if key.kind == "profile_id":
             by_id.setdefault(db_id, []).append(i)
-        else:
-            assert key.kind != "custom" and key.field is not None
+        elif key.kind != "custom":
+            assert key.field is not None
             by_key.setdefault((db_id, key.field), []).append(i)
+        else:
+            assert key.field is not None
+            try:
+                texts = match.key_texts_for(key, fields_of(db_id), db_id)
+                found = q.find_profiles(tx, db_id, key.field, texts)
+                results[i] = _one(db_id, key, found, ", ".join(texts))
+            except ApiError as exc:
+                results[i] = exc
     for db_id, members in by_id.items():
         present = q.profiles_in_database_of(tx, db_id, [wanted[i][1].value for i in members])
         for i in members:
-            results[i] = wanted[i][1].value if wanted[i][1].value in present else None
+            value = wanted[i][1].value
+            results[i] = Resolved(value if value in present else None, value)
     for (db_id, name), members in by_key.items():
         owners: dict[str, list[str]] = {}
         for owned, profile_id in q.key_owners(
@@ -86,11 +103,35 @@ def resolve_many(tx: Tx, wanted: list[tuple[int, MatchKey]]) -> list[str | ApiEr
         ):
             owners.setdefault(owned, []).append(profile_id)
         for i in members:
-            try:
-                results[i] = _one(db_id, wanted[i][1], sorted(owners.get(wanted[i][1].value, [])))
-            except ApiError as exc:
-                results[i] = exc
-    return results
+            key = wanted[i][1]
+            results[i] = _one(db_id, key, sorted(owners.get(key.value, [])), key.value)
+    return [r for r in results if r is not None]
+
+
+def _one(db_id: int, key: MatchKey, found: list[str], key_text: str) -> Resolved | ApiError:
+    if len(found) > 1:
+        return ambiguous(db_id, key, found)
+    return Resolved(found[0] if found else None, key_text)
+
+
+def ambiguous(db_id: int, key: MatchKey, found: Sequence[str]) -> Conflict:
+    """409: ``key`` names several profiles (found in id order)."""
+    return Conflict(
+        f"matching: {key.describe()} matches more than one profile in database {db_id} "
+        f"({', '.join(found[:2])}); match by a unique field instead"
+    )
+
+
+def no_profile_id(db_id: int, profile_id: str) -> NotFound:
+    """404 for matching by profile_id, which never creates a profile."""
+    return NotFound(
+        f"profile_id: no profile {profile_id!r} in database {db_id} "
+        "(matching by profile_id only updates)"
+    )
+
+
+def no_profile(db_id: int, key: MatchKey) -> NotFound:
+    return NotFound(f"profile: no profile with {key.describe()} in database {db_id}")
 
 
 def clean_data(
@@ -175,8 +216,10 @@ def create(tx: Tx, *, db_id: int, data: dict[str, Any], fields: dict[str, str], 
     return profile_id
 
 
-def data_from_key(key: MatchKey, fields: dict[str, str]) -> dict[str, Any]:
-    """The profile data a match key implies (the ``create`` policy builds profiles from it)."""
+def data_from_key(key: MatchKey, fields: Mapping[str, str]) -> dict[str, Any]:
+    """The profile data a match key implies (a profile created for the key starts with it)."""
+    if key.kind == "profile_id":
+        return {}
     if key.kind == "email":
         return {"email": key.value}
     if key.kind == "phone":
@@ -186,27 +229,6 @@ def data_from_key(key: MatchKey, fields: dict[str, str]) -> dict[str, Any]:
 
 
 # -- profiles/import --------------------------------------------------------------------------
-
-
-def import_key(req: ProfileImportRequest, phone_region: str) -> MatchKey:
-    """The match key of an import: top-level identifiers, else read from ``data`` (real clients
-    send both shapes: shared/research/clients.md C, D)."""
-    data = req.data or {}
-    mode = req.matching or "email"
-    fill: dict[str, Any] = {}
-    if mode in ("email", "email_profile") and req.email is None:
-        fill["email"] = data.get("email")
-    elif mode == "phone" and req.phone is None:
-        phones = data.get("phones")
-        fill["phone"] = phones[0] if isinstance(phones, list) and phones else phones
-    elif mode == "custom" and req.field_name is not None and req.field_value is None:
-        value = data.get(req.field_name)
-        fill["field_value"] = ", ".join(value) if isinstance(value, list) else value
-    if fill:
-        import msgspec
-
-        req = msgspec.structs.replace(req, **fill)
-    return match.match_key(req, phone_region=phone_region)
 
 
 def import_profile(
@@ -226,10 +248,7 @@ def import_profile(
     profile_id = resolve(tx, req.db_id, key)
     if profile_id is None:
         if key.kind == "profile_id":
-            raise NotFound(
-                f"profile_id: no profile {key.value!r} in database {req.db_id} "
-                "(matching by profile_id only updates)"
-            )
+            raise no_profile_id(req.db_id, key.value)
         data = {**data_from_key(key, fields), **data}
         return create(tx, db_id=req.db_id, data=data, fields=fields, now=now), True
     save(tx, db_id=req.db_id, profile_id=profile_id, data=data, fields=fields, now=now)
@@ -240,7 +259,7 @@ async def handle_import(deps: Deps, ctx: Context, req: ProfileImportRequest) -> 
     required_id(req.db_id, "db_id")
     if req.data is not None and not isinstance(req.data, dict):
         raise InvalidRequest.field("data", "must be an object")
-    key = import_key(req, deps.settings.default_phone_region)
+    key = match.match_key(req, phone_region=deps.settings.default_phone_region, data=req.data)
     token_hash = ctx.token_hash()
     region = deps.settings.default_phone_region
     now = ctx.now_iso
@@ -261,7 +280,7 @@ def get_profile(tx: Tx, token_hash: str, db_id: int, key: MatchKey) -> dict[str,
     authorise_database(tx, token_hash, db_id)
     profile_id = resolve(tx, db_id, key)
     if profile_id is None:
-        raise NotFound(f"profile: no profile with {key.describe()} in database {db_id}")
+        raise no_profile(db_id, key)
     meta = q.profile_meta(tx, db_id, profile_id)
     assert meta is not None
     fields = q.profile_fields(tx, profile_id)

@@ -1,16 +1,24 @@
 """``goals/register``: validate → authorise → deduplicate → match → store → enrich the profile,
 in one unit of work (SPEC §2). The reply is built only after the transaction commits.
+
+One function writes registrations: ``register_group``. A request alone is a group of one, so
+the group commit's batch of a hundred and a request on its own take the same code; batching
+only decides how many statements carry the writes (one INSERT for a group's events, one for
+its request-log entries, one upsert for its profile enrichment). Anything else a registration
+must write in its own transaction (trigger outbox rows, segment state) goes in
+``_write_group``, which sees every planned registration of the group.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from goalline.errors import ApiError, Conflict, NotFound
-from goalline.model import PROFILE_ENRICHMENT, Registration, TokenInfo
+from goalline.errors import ApiError, Conflict
+from goalline.model import PROFILE_ENRICHMENT, EventDraft, Registration
 from goalline.pipeline import dedupe, profiles, validate
 from goalline.pipeline.auth import AuthCache, authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
@@ -41,62 +49,6 @@ class Registered:
         return reply
 
 
-def store_registration(
-    tx: Tx, reg: Registration, token_hash: str, received_at: str, cache: AuthCache | None = None
-) -> Registered:
-    """The unit of work: everything a registration writes, or nothing."""
-    token, policy = authorise_database(tx, token_hash, reg.db_id, cache)
-    authorise_pixel(tx, reg.pixel_id, reg.db_id, cache)
-    key = reg.match
-    match_key = key.value
-    if key.kind == "custom":
-        _, texts = profiles.lookup(tx, reg.db_id, key)
-        match_key = ", ".join(texts)
-    profile_id = profiles.resolve(tx, reg.db_id, key)
-    if profile_id is None and policy != "record":
-        if policy == "reject" or key.kind == "profile_id":
-            raise _no_profile(reg)
-        fields = q.fields_of(tx, reg.db_id)
-        data = profiles.data_from_key(key, fields)
-        profile_id = profiles.create(tx, db_id=reg.db_id, data=data, fields=fields, now=received_at)
-    template = _template(reg, profile_id, match_key, token.id, received_at)
-    if reg.attrs["external_event_id"] is None:
-        (event_ids,) = q.insert_events(tx, [(template, reg.goals)])
-        duplicate_ids: list[int] = []
-    else:
-        event_ids, duplicate_ids = _insert_idempotent(tx, reg, template)
-    registered = Registered(profile_id, event_ids, duplicate_ids)
-    if profile_id is not None and reg.enrich_profile and registered.stores_new:
-        enrich_profile(tx, profile_id, reg)
-    return registered
-
-
-def _no_profile(reg: Registration) -> NotFound:
-    return NotFound(f"profile: no profile with {reg.match.describe()} in database {reg.db_id}")
-
-
-def _template(
-    reg: Registration, profile_id: str | None, match_key: str, token_id: int, received_at: str
-) -> tuple[Any, ...]:
-    """The values ``reg``'s events share, in EVENT_COLUMNS order: goal, value and fingerprint
-    are None here (see queries.insert_events)."""
-    key = reg.match
-    head = (reg.db_id, reg.pixel_id, profile_id, reg.matching, key.kind, key.field, match_key)
-    tail = (
-        reg.event_at,
-        reg.date_raw,
-        received_at,
-        reg.is_test,
-        reg.skip_triggers,
-        reg.enrich_profile,
-        token_id,
-        *reg.attrs.values(),
-    )
-    if reg.attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
-        tail = (*tail[:-1], msgspec.json.encode(reg.attrs["sources"]).decode())
-    return (*head, None, None, *tail, None)
-
-
 @dataclass(slots=True)  # one per request: plain slots, as frozen init costs 2x
 class Pending:
     """A validated registration waiting for its group to be written."""
@@ -108,118 +60,183 @@ class Pending:
     cache: AuthCache
 
     def run(self, tx: Tx) -> dict[str, Any]:
-        """The registration on its own: the unit of work, at most once."""
-
-        def work(tx: Tx) -> dict[str, Any]:
-            registered = store_registration(
-                tx, self.reg, self.token_hash, self.received_at, self.cache
-            )
-            return registered.reply()
-
-        return dedupe.once(tx, self.guard, work)
+        """The registration on its own: a group of one."""
+        ((value, error),) = register_group(tx, [self])
+        if error is not None:
+            raise error
+        assert isinstance(value, dict)
+        return value
 
 
-def store_many(tx: Tx, items: list[Pending]) -> list[Outcome | None]:
-    """Many registrations of one group, with a fixed number of statements for all of them.
+@dataclass(slots=True)
+class _Planned:
+    """One registration of the group, matched and ready to write."""
 
-    The common case (an event for a profile looked up by id, email or phone) is planned for
-    every item first: request-log replies, auth and profile lookups, each read with one query
-    for the batch. Then the events go into one multi-row INSERT (another for those with an
-    ``external_event_id``, which skips keys already stored), the profile enrichment into one
-    upsert, and the replies into one request-log INSERT. The rest (creating a profile,
-    custom-field keys, a key seen twice or due for take-over) gets outcome None and runs on
-    its own right after, through ``Pending.run``: same rules, one code path for the decisions.
-    An error outcome is only given before anything is written; an external id stored with
-    another payload (a 409 after some writes) makes the whole batch run unit by unit instead.
+    index: int
+    item: Pending
+    draft: EventDraft
+    #: The guard's log entry expired: the reply replaces it instead of a new entry.
+    takes_over: bool
+    registered: Registered | None = None
+
+
+@dataclass(slots=True)
+class _Group:
+    """What the group's registrations share while they are planned."""
+
+    tx: Tx
+    databases: dict[int, Any] = field(default_factory=dict)
+    #: Profiles created by earlier registrations of the group, by (database, kind, key): a
+    #: later one with the same key finds them, as it would in a transaction of its own.
+    created: dict[tuple[int, str, str], str] = field(default_factory=dict)
+
+
+def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome]:
+    """Store every registration of ``items`` in ``tx``; one outcome each, in order.
+
+    An outcome that is an error was refused before anything of it was written. A 409 found
+    only while writing (an external id stored with another payload) or a request key taken by
+    another process meanwhile raises instead: the store then rolls the group back and runs
+    each registration as a group of its own, which settles it exactly.
     """
     outcomes: list[Outcome | None] = [None] * len(items)
     keys = [item.guard.key for item in items if item.guard is not None]
     log = dedupe.logged(tx, keys) if keys else {}
-    seen: set[str] = set()
-    databases: dict[int, Any] = {}
-    planned: list[tuple[int, Pending, TokenInfo, str]] = []
+    claimed: set[str] = set()
+    twins: list[int] = []
+    ready: list[tuple[int, Pending, bool]] = []
     for i, item in enumerate(items):
-        reg, guard = item.reg, item.guard
+        guard, takes_over = item.guard, False
         if guard is not None:
-            if guard.key in log:
-                done = dedupe.replayed(guard, log[guard.key])
+            row = log.get(guard.key)
+            if row is not None:
+                done = dedupe.replayed(guard, row)
                 if done is not None:
                     outcomes[i] = (None, done)
-                continue  # an expired key to take over: on its own
-            if guard.key in seen:
-                continue  # its twin runs in the batch; this one then finds the twin's reply
-            seen.add(guard.key)
-        if reg.match.kind == "custom":
-            continue
+                    continue
+                takes_over = True  # an expired entry: this request is new
+            if guard.key in claimed:
+                twins.append(i)  # after its twin is written, it finds the twin's reply
+                continue
+            claimed.add(guard.key)
+        ready.append((i, item, takes_over))
+    group = _Group(tx)
+    planned: list[_Planned] = []
+    for (i, item, takes_over), outcome in zip(ready, _plan_all(group, ready), strict=True):
+        if isinstance(outcome, ApiError):
+            outcomes[i] = (None, outcome)
+        else:
+            planned.append(_Planned(i, item, outcome, takes_over))
+    _write_group(tx, planned)
+    for p in planned:
+        assert p.registered is not None
+        outcomes[p.index] = (p.registered.reply(), None)
+    if twins:
+        for i, outcome in zip(twins, register_group(tx, [items[i] for i in twins]), strict=True):
+            outcomes[i] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _plan_all(group: _Group, ready: list[tuple[int, Pending, bool]]) -> list[EventDraft | ApiError]:
+    """Authorise and match every registration (profile lookups read once for the group), then
+    decide each one's profile in order: matched, recorded unmatched, created, or refused."""
+    tx = group.tx
+    fields_of = profiles.fields_reader(tx)
+    authorised: list[tuple[Pending, int, str] | ApiError] = []
+    for _, item, _ in ready:
+        reg = item.reg
         try:
             token, policy = authorise_database(
-                tx, item.token_hash, reg.db_id, item.cache, databases
+                tx, item.token_hash, reg.db_id, item.cache, group.databases
             )
             authorise_pixel(tx, reg.pixel_id, reg.db_id, item.cache)
         except ApiError as exc:
-            outcomes[i] = (None, exc)
+            authorised.append(exc)
             continue
-        planned.append((i, item, token, policy))
-    found = profiles.resolve_many(
-        tx, [(item.reg.db_id, item.reg.match) for _, item, _, _ in planned]
-    )
-    events: list[q.EventGroup] = []
-    once: list[tuple[Any, ...]] = []
-    writes: list[tuple[int, Pending, str | None, tuple[int, list[tuple[Any, ...]]] | None]] = []
-    for (i, item, token, policy), profile_id in zip(planned, found, strict=True):
-        reg = item.reg
-        if isinstance(profile_id, ApiError):
-            outcomes[i] = (None, profile_id)
+        authorised.append((item, token.id, policy))
+    wanted = [(a[0].reg.db_id, a[0].reg.match) for a in authorised if not isinstance(a, ApiError)]
+    found = iter(profiles.resolve_many(tx, wanted, fields_of))
+    out: list[EventDraft | ApiError] = []
+    for entry in authorised:
+        if isinstance(entry, ApiError):
+            out.append(entry)
             continue
-        if profile_id is None and policy != "record":
-            if policy == "reject" or reg.match.kind == "profile_id":
-                outcomes[i] = (None, _no_profile(reg))
-            continue  # policy create: creating the profile is done on its own
-        template = _template(reg, profile_id, reg.match.value, token.id, item.received_at)
-        if reg.attrs["external_event_id"] is None:
-            events.append((template, reg.goals))
-            writes.append((i, item, profile_id, None))
-        else:
-            rows = _once_rows(reg, template)
-            writes.append((i, item, profile_id, (len(once), rows)))
-            once.extend(rows)
-    plain = iter(q.insert_events(tx, events) if events else ())
-    stored = q.insert_events_once(tx, once) if once else []
+        item, token_id, policy = entry
+        resolved = next(found)
+        try:
+            if isinstance(resolved, ApiError):
+                raise resolved
+            profile_id = _profile_of(group, item, resolved, policy, fields_of)
+        except ApiError as exc:
+            out.append(exc)
+            continue
+        out.append(EventDraft(item.reg, profile_id, resolved.key_text, token_id, item.received_at))
+    return out
+
+
+def _profile_of(
+    group: _Group,
+    item: Pending,
+    resolved: profiles.Resolved,
+    policy: str,
+    fields_of: profiles.FieldsOf,
+) -> str | None:
+    """The registration's profile under its database's unknown-profile policy (SPEC §2)."""
+    reg = item.reg
+    if resolved.profile_id is not None:
+        return resolved.profile_id
+    slot = (reg.db_id, reg.match.kind, resolved.key_text)
+    if slot in group.created:
+        return group.created[slot]
+    if policy == "record":
+        return None
+    if policy == "reject" or reg.match.kind == "profile_id":
+        raise profiles.no_profile(reg.db_id, reg.match)
+    fields = dict(fields_of(reg.db_id))
+    data = profiles.data_from_key(reg.match, fields)
+    with group.tx.savepoint():  # a refused creation leaves nothing of itself behind
+        profile_id = profiles.create(
+            group.tx, db_id=reg.db_id, data=data, fields=fields, now=item.received_at
+        )
+    group.created[slot] = profile_id
+    return profile_id
+
+
+def _write_group(tx: Tx, planned: list[_Planned]) -> None:
+    """Everything the group's planned registrations write, with a fixed number of statements:
+    events, profile enrichment, request-log entries. The one place that says "and also write
+    this in the same transaction"."""
+    plain = [p for p in planned if p.draft.reg.attrs["external_event_id"] is None]
+    once = [p for p in planned if p.draft.reg.attrs["external_event_id"] is not None]
+    for p, ids in zip(plain, q.insert_events(tx, [p.draft for p in plain]), strict=True):
+        p.registered = Registered(p.draft.profile_id, ids, [])
+    for p in once:
+        p.draft.fingerprints = _fingerprints(p.draft.reg)
+    stored = q.insert_events_once(tx, [p.draft for p in once]) if once else []
+    for p, results in zip(once, stored, strict=True):
+        ids, repeats = _settle_once(p.draft, results)
+        p.registered = Registered(p.draft.profile_id, ids, repeats)
     fields: list[tuple[str, str, str, str]] = []
     logged: list[tuple[dedupe.Guard, dict[str, Any]]] = []
-    for i, item, profile_id, idempotent in writes:
-        if idempotent is None:
-            registered = Registered(profile_id, next(plain), [])
-        else:
-            start, rows = idempotent
-            try:
-                ids, repeats = _settle_once(item.reg, rows, stored[start : start + len(rows)])
-            except Conflict:
-                raise Retry() from None  # its other goals may be written: run it alone
-            registered = Registered(profile_id, ids, repeats)
-        if profile_id is not None and item.reg.enrich_profile and registered.stores_new:
-            fields.extend(_enrichment(profile_id, item.reg))
-        data = registered.reply()
-        outcomes[i] = (data, None)
-        if item.guard is not None:
-            logged.append((item.guard, data))
+    for p in planned:
+        assert p.registered is not None
+        reg, profile_id = p.draft.reg, p.draft.profile_id
+        if profile_id is not None and reg.enrich_profile and p.registered.stores_new:
+            fields.extend(enrichment(profile_id, reg))
+        guard = p.item.guard
+        if guard is not None:
+            if p.takes_over:
+                dedupe.take_over(tx, guard, p.registered.reply())
+            else:
+                logged.append((guard, p.registered.reply()))
     if fields:
         q.write_fields_newer(tx, fields)
     if logged and not dedupe.record(tx, logged):
         raise Retry()  # another process logged one of these keys: each runs on its own
-    return outcomes
 
 
-def _insert_idempotent(
-    tx: Tx, reg: Registration, template: tuple[Any, ...]
-) -> tuple[list[int], list[int]]:
-    """Store each event once per (database, external_type, external_event_id, goal name)."""
-    rows = _once_rows(reg, template)
-    return _settle_once(reg, rows, q.insert_events_once(tx, rows))
-
-
-def _once_rows(reg: Registration, template: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Full event rows of ``reg`` with each goal's payload fingerprint.
+def _fingerprints(reg: Registration) -> tuple[str, ...]:
+    """Each goal's payload fingerprint, for external-id idempotency.
 
     The payload leaves out what a retry cannot keep equal: the server-side receive time, the
     matched profile, the token, and values derived by enrichment (a new GeoIP database may
@@ -233,22 +250,23 @@ def _once_rows(reg: Registration, template: tuple[Any, ...]) -> list[tuple[Any, 
         reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
         reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
     )  # fmt: skip
-    return [
-        q.event_row(template, name, value, dedupe.fingerprint((name, value, *common)))
-        for name, value in reg.goals
-    ]
+    return tuple(dedupe.fingerprint((name, value, *common)) for name, value in reg.goals)
 
 
 def _settle_once(
-    reg: Registration, rows: list[tuple[Any, ...]], results: list[tuple[int, str | None]]
+    draft: EventDraft, results: list[tuple[int, str | None]]
 ) -> tuple[list[int], list[int]]:
     """Event ids and the ids of repeats; a stored event with the same key and another payload
     is a 409 that names the key (issue 5)."""
+    reg = draft.reg
+    assert draft.fingerprints is not None
     event_ids: list[int] = []
     duplicate_ids: list[int] = []
-    for goal, row, (event_id, stored) in zip(reg.goals, rows, results, strict=True):
+    for goal, fingerprint, (event_id, stored) in zip(
+        reg.goals, draft.fingerprints, results, strict=True
+    ):
         if stored is not None:
-            if stored != row[-1]:
+            if stored != fingerprint:
                 raise Conflict(
                     f"external_event_id: {reg.attrs['external_type']!r}/"
                     f"{reg.attrs['external_event_id']!r} for goal {goal.name!r} was already "
@@ -259,21 +277,16 @@ def _settle_once(
     return event_ids, duplicate_ids
 
 
-def _enrichment(profile_id: str, reg: Registration) -> list[tuple[str, str, str, str]]:
+def enrichment(profile_id: str, reg: Registration) -> list[tuple[str, str, str, str]]:
     """The profile fields an event writes: (profile_id, field, JSON value, the event's time)."""
     values = reg.attrs
     ip = values["client_ip"] or values["client_ip_v4"] or values["client_ip_v6"]
     out = []
-    for field, source in PROFILE_ENRICHMENT:
+    for name, source in PROFILE_ENRICHMENT:
         value = ip if source == "ip" else values.get(source)
         if value is not None:
-            out.append((profile_id, field, msgspec.json.encode(value).decode(), reg.event_at))
+            out.append((profile_id, name, msgspec.json.encode(value).decode(), reg.event_at))
     return out
-
-
-def enrich_profile(tx: Tx, profile_id: str, reg: Registration) -> None:
-    """Write the event's system values onto the profile unless newer values are there."""
-    q.write_fields_newer(tx, _enrichment(profile_id, reg))
 
 
 async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, Any]:
@@ -286,7 +299,7 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
     )
     deps.enricher.apply(reg.attrs)
     pending = Pending(reg, ctx.token_hash(), ctx.now_iso, ctx.guard, deps.auth_cache)
-    reply = await deps.store.write(pending.run, batch=Batched(store_many, pending))
+    reply = await deps.store.write(pending.run, batch=Batched(register_group, pending))
     stored = len(reply["event_ids"]) - len(reply.get("duplicate_event_ids", ()))
     deps.metrics.events_stored += stored
     return reply

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from goalline.model import EVENT_ATTRS, TokenInfo
+from goalline.model import EVENT_ATTRS, EventDraft, TokenInfo
 from goalline.storage.store import Tx
 
 # -- admin objects ----------------------------------------------------------------------------
@@ -257,26 +257,39 @@ def _insert_sql(present: tuple[int, ...], rows: int, suffix: str) -> str:
     return f"INSERT INTO goal_events ({names}) VALUES " + ", ".join([marks] * rows) + suffix
 
 
-#: One registration's events: a row of EVENT_COLUMNS values whose goal and value are left
-#: None, and the (goal, value) pairs that fill them in, one event each.
-EventGroup = tuple[Sequence[Any], Sequence[tuple[str | None, float | None]]]
+def _template(draft: EventDraft) -> tuple[Any, ...]:
+    """The EVENT_COLUMNS values ``draft``'s events share; goal, value and fingerprint None."""
+    reg = draft.reg
+    key = reg.match
+    attrs = reg.attrs  # EVENT_ATTRS, in that order (pipeline/validate.py builds it so)
+    tail: tuple[Any, ...] = tuple(attrs.values())
+    if attrs["sources"]:  # a dict while the pipeline reads it; JSON text in the row
+        tail = (*tail[:-1], msgspec.json.encode(attrs["sources"]).decode())
+    return (
+        reg.db_id, reg.pixel_id, draft.profile_id, reg.matching, key.kind, key.field,
+        draft.key_text, None, None, reg.event_at, reg.date_raw, draft.received_at, reg.is_test,
+        reg.skip_triggers, reg.enrich_profile, draft.token_id, *tail, None,
+    )  # fmt: skip
 
 
-def event_row(
+def _event_row(
     template: Sequence[Any], goal: str | None, value: float | None, fingerprint: str | None
 ) -> tuple[Any, ...]:
-    """A whole EVENT_COLUMNS row: an EventGroup's ``template`` with one goal filled in."""
+    """A whole EVENT_COLUMNS row: a template with one goal filled in."""
     return (*template[:_GOAL], goal, value, *template[_VALUE + 1 : -1], fingerprint)
 
 
-def insert_events(tx: Tx, groups: Sequence[EventGroup]) -> list[list[int]]:
-    """Insert the events of ``groups`` with as few statements as the placeholder limit allows;
-    return each group's event ids, in goal order.
+def insert_events(tx: Tx, drafts: Sequence[EventDraft]) -> list[list[int]]:
+    """Insert the events of ``drafts`` with as few statements as the placeholder limit allows;
+    return each draft's event ids, in goal order.
 
     The columns bound are those that some event fills in (see _present); each event's row is
-    its group's shared values with its own goal and value in place, built without copying the
+    its draft's shared values with its own goal and value in place, built without copying the
     60-column template once per goal.
     """
+    if not drafts:
+        return []
+    groups = [(_template(draft), draft.reg.goals) for draft in drafts]
     present = set(_present([template for template, _ in groups]))
     present.discard(_GOAL)
     present.discard(_VALUE)
@@ -321,15 +334,32 @@ _KEY_AT = tuple(
 )
 
 
-def insert_events_once(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str | None]]:
-    """Insert events that carry an external id (full EVENT_COLUMNS rows, fingerprint last),
+def insert_events_once(tx: Tx, drafts: Sequence[EventDraft]) -> list[list[tuple[int, str | None]]]:
+    """Insert the events of drafts that carry an external id (and a fingerprint per goal),
     each unless its (database, external_type, external_event_id, goal) key is taken; one
-    statement per 200 rows.
-
-    An inserted row gives (its id, None); a row whose key a stored event, or an earlier row of
-    ``rows``, holds gives (that event's id, its fingerprint). On PostgreSQL a concurrent insert
-    of the same key waits for the other transaction first.
+    statement per 200 events. Per draft, per goal: (the new event's id, None), or, where a
+    stored event or an earlier goal of ``drafts`` holds the key, (that event's id, its
+    fingerprint). On PostgreSQL a concurrent insert of the same key waits for the other
+    transaction first.
     """
+    rows: list[tuple[Any, ...]] = []
+    for draft in drafts:
+        template = _template(draft)
+        assert draft.fingerprints is not None
+        rows.extend(
+            _event_row(template, goal, value, fingerprint)
+            for (goal, value), fingerprint in zip(draft.reg.goals, draft.fingerprints, strict=True)
+        )
+    flat = _insert_once(tx, rows)
+    out: list[list[tuple[int, str | None]]] = []
+    start = 0
+    for draft in drafts:
+        out.append(flat[start : start + len(draft.reg.goals)])
+        start += len(draft.reg.goals)
+    return out
+
+
+def _insert_once(tx: Tx, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str | None]]:
     out: list[tuple[int, str | None]] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
