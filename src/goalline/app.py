@@ -9,8 +9,9 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from goalline import settings as settings_mod
@@ -27,16 +28,46 @@ from goalline.transport.ops import build_ops
 log = logging.getLogger("goalline")
 
 
+Job = Callable[[], Coroutine[Any, Any, None]]
+
+
 @dataclass
 class App:
+    """One Goalline process: its ports (``deps``), its background jobs and its transports.
+
+    The process lifecycle lives here, the same for every command that serves (``serve``
+    today; the AMQP worker and the webhook dispatcher run the same way): ``async with
+    app.running():`` starts the background jobs, and on the way out stops them and closes the
+    store if the App opened it. The HTTP server enters it from its lifespan.
+    """
+
     deps: Deps
-    asgi: GoallineHTTP
+    jobs: list[Job] = field(default_factory=list)
+    #: Whether ``running`` closes the store on the way out (False for a store passed in).
+    owns_store: bool = True
+    asgi: GoallineHTTP = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.asgi = GoallineHTTP(self.deps, build_ops(self.deps, self.running))
 
     @property
     def store(self) -> Store:
         return self.deps.store
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for job in self.jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.owns_store:
+                self.deps.store.close()
+
     def close(self) -> None:
+        """Close the store (for an App that was never run, e.g. in the CLI or tests)."""
         self.deps.store.close()
 
 
@@ -81,13 +112,12 @@ def build(
         limiter=limiter,
         **({"clock": clock} if clock else {}),
     )
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    jobs: list[Job] = []
     if store.dialect.name == "postgres":  # SQLite plans by its indexes: no statistics to keep
-        background.append(lambda: keep_statistics(deps))
+        jobs.append(lambda: keep_statistics(deps))
     if settings.dedup_window > 0:
-        background.append(lambda: forget_expired_requests(deps))
-    ops = build_ops(deps, on_shutdown=store.close if owned else lambda: None, background=background)
-    return App(deps=deps, asgi=GoallineHTTP(deps, ops))
+        jobs.append(lambda: forget_expired_requests(deps))
+    return App(deps, jobs, owns_store=owned)
 
 
 def create_app() -> GoallineHTTP:

@@ -18,6 +18,16 @@ HTTP status that mirrors it (SPEC §1). ``error_text`` always names the field an
 
 from __future__ import annotations
 
+from typing import Any
+
+#: The ``error_text`` of every successful reply (SPEC §1).
+SUCCESS_TEXT = "Successful operation"
+
+
+def success(data: dict[str, Any]) -> dict[str, Any]:
+    """The success envelope ``{"error": 0, "error_text": SUCCESS_TEXT}`` with ``data`` beside it."""
+    return {"error": 0, "error_text": SUCCESS_TEXT, **data}
+
 
 class ApiError(Exception):
     """An error that becomes the reply envelope ``{"error": code, "error_text": text}``."""
@@ -29,6 +39,10 @@ class ApiError(Exception):
         super().__init__(text)
         self.text = text
         self.retry_after = retry_after
+
+    def envelope(self) -> dict[str, Any]:
+        """This error's reply envelope (the only place its shape is spelled)."""
+        return {"error": self.code, "error_text": self.text}
 
 
 class InvalidRequest(ApiError):

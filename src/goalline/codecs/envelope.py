@@ -7,21 +7,19 @@ from typing import Any
 from goalline.codecs import json as json_codec
 from goalline.codecs import xml as xml_codec
 from goalline.codecs.negotiate import Format
-from goalline.errors import ApiError
+from goalline.errors import SUCCESS_TEXT, ApiError
+from goalline.errors import success as success
 
-SUCCESS_TEXT = "Successful operation"
+__all__ = ["CONTENT_TYPES", "SUCCESS_TEXT", "encode", "failure", "success"]
+
 CONTENT_TYPES: dict[str, str] = {
     "json": "application/json",
     "xml": "application/xml; charset=utf-8",
 }
 
 
-def success(data: dict[str, Any]) -> dict[str, Any]:
-    return {"error": 0, "error_text": SUCCESS_TEXT, **data}
-
-
 def failure(error: ApiError) -> dict[str, Any]:
-    return {"error": error.code, "error_text": error.text}
+    return error.envelope()
 
 
 def encode(reply: dict[str, Any], fmt: Format) -> bytes:

@@ -24,6 +24,7 @@ from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
 
+import msgspec
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
@@ -214,8 +215,18 @@ def _encode_element(name: str, value: Any, out: list[str]) -> None:
     if value is None:
         return
     if isinstance(value, Mapping):
+        inner: list[str] = []
+        try:
+            _encode_mapping(value, inner)
+        except (ValueError, TypeError):
+            # An object that XML elements cannot spell (a key that is no element name, a list
+            # inside a list: pixel_data sent as JSON) becomes one JSON text, so the reply
+            # stays well-formed and says everything.
+            text = msgspec.json.encode(value).decode()
+            out.append(f"<{name}>{_encode_scalar(name, text)}</{name}>")
+            return
         out.append(f"<{name}>")
-        _encode_mapping(value, out)
+        out.extend(inner)
         out.append(f"</{name}>")
         return
     out.append(f"<{name}>{_encode_scalar(name, value)}</{name}>")

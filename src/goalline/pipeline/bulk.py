@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from goalline.errors import ApiError, Conflict, InvalidRequest
+from goalline.errors import ApiError, Conflict, InvalidRequest, success
 from goalline.model import MatchKey
 from goalline.pipeline import dedupe, fastpath, match, profiles, stitch
 from goalline.pipeline.auth import authorise_database
@@ -62,8 +62,8 @@ class ItemResult:
     def reply(self) -> dict[str, Any]:
         """Altcraft's batch result item ``{error, error_text, profile_id}``."""
         if self.error is not None:
-            return {"error": self.error.code, "error_text": self.error.text}
-        return {"error": 0, "error_text": "Successful operation", "profile_id": self.profile_id}
+            return self.error.envelope()
+        return success({"profile_id": self.profile_id})
 
 
 @dataclass(frozen=True)

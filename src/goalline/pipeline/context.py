@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from goalline.errors import Unauthorized
 from goalline.model import iso_utc
@@ -44,6 +45,9 @@ class Context:
     #: The Request-ID (or X-Request-ID) header, when the client sent one.
     request_id: str | None = None
     reply_format: str = "json"
+    #: How the transport encodes a success reply with the given data (set with reply_format):
+    #: the request log keeps those bytes, so a repeat gets them back as they were.
+    encode_reply: Callable[[dict[str, Any]], bytes] | None = None
     #: Set by dispatch for data-changing methods: run the unit of work at most once.
     guard: Guard | None = None
     now_iso: str = field(init=False)

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from goalline.codecs import envelope
 from goalline.model import iso_utc
+from goalline.storage import queries as q
 from goalline.storage.store import Retry, Tx
 
 Work = Callable[[Tx], dict[str, Any]]
@@ -36,6 +36,8 @@ class Guard:
     now: str
     expires: str
     reply_format: str
+    #: The transport's encoder of a success reply: the log keeps the bytes it sent.
+    encode: Callable[[dict[str, Any]], bytes]
 
 
 class Replayed(Exception):
@@ -70,10 +72,11 @@ def guard(
     now_iso: str,
     window_seconds: int,
     reply_format: str,
+    encode: Callable[[dict[str, Any]], bytes],
 ) -> Guard:
     """``now_iso`` is ``now`` as iso_utc spells it (the caller has it already)."""
     expires = iso_utc(now + dt.timedelta(seconds=window_seconds))
-    return Guard(key, method, now_iso, expires, reply_format)
+    return Guard(key, method, now_iso, expires, reply_format, encode)
 
 
 def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
@@ -86,9 +89,7 @@ def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
     """
     if guard is None:
         return work(tx)
-    row = tx.one(
-        "SELECT reply, reply_format, expires_at FROM request_log WHERE key = ?", (guard.key,)
-    )
+    row = logged(tx, [guard.key]).get(guard.key)
     done = replayed(guard, row)
     if done is not None:
         raise done
@@ -101,68 +102,37 @@ def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
     return data
 
 
-LogRow = tuple[str | None, str | None, str]  # reply, reply_format, expires_at
-
-
-def replayed(guard: Guard, row: LogRow | None) -> Replayed | None:
+def replayed(guard: Guard, row: q.LogRow | None) -> Replayed | None:
     """The replay for ``guard`` if its log ``row`` holds a reply that has not expired."""
-    if row is not None and row[0] is not None and row[2] > guard.now:
-        return Replayed(guard.key, row[0].encode(), row[1] or "json")
+    if row is not None and row.reply is not None and row.expires_at > guard.now:
+        return Replayed(guard.key, row.reply.encode(), row.reply_format or "json")
     return None
 
 
-def logged(tx: Tx, keys: list[str]) -> dict[str, LogRow]:
-    """The request-log rows of ``keys`` that exist, read with one query per 500 keys."""
-    found: dict[str, LogRow] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = tx.all(
-            "SELECT key, reply, reply_format, expires_at FROM request_log "
-            f"WHERE key IN ({', '.join('?' * len(chunk))})",
-            chunk,
-        )
-        for key, *rest in rows:
-            found[key] = tuple(rest)  # type: ignore[assignment]
-    return found
+def logged(tx: Tx, keys: list[str]) -> dict[str, q.LogRow]:
+    """The request-log rows of ``keys`` that exist."""
+    return q.request_log_rows(tx, keys)
 
 
-def _entry(guard: Guard, data: dict[str, Any]) -> tuple[Any, ...]:
-    reply = envelope.encode(envelope.success(data), guard.reply_format)  # type: ignore[arg-type]
-    return (guard.method, guard.now, guard.expires, guard.reply_format, reply.decode(), guard.key)
+def _entry(guard: Guard, data: dict[str, Any]) -> q.LogEntry:
+    reply = guard.encode(data).decode()
+    return q.LogEntry(guard.key, guard.method, guard.now, guard.expires, guard.reply_format, reply)
 
 
 def record(tx: Tx, done: list[tuple[Guard, dict[str, Any]]]) -> bool:
-    """Log the replies of requests whose keys were not in the log, with one statement per
-    200; False when another transaction took one of the keys meanwhile (the caller retries)."""
-    for start in range(0, len(done), 200):
-        chunk = done[start : start + 200]
-        inserted = tx.execute(
-            "INSERT INTO request_log (method, created_at, expires_at, reply_format, reply, key) "
-            "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)) + " ON CONFLICT DO NOTHING",
-            [value for guard, data in chunk for value in _entry(guard, data)],
-        )
-        if inserted.rowcount != len(chunk):
-            return False
-    return True
+    """Log the replies of requests whose keys were not in the log; False when another
+    transaction took one of the keys meanwhile (the caller retries)."""
+    return q.log_requests(tx, [_entry(guard, data) for guard, data in done])
 
 
 def take_over(tx: Tx, guard: Guard, data: dict[str, Any]) -> None:
     """Log the reply under a key whose earlier entry has expired."""
-    tx.execute(
-        "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
-        "reply_format = ?, reply = ? WHERE key = ?",
-        _entry(guard, data),
-    )
+    q.replace_logged_request(tx, _entry(guard, data))
 
 
 def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:
     """Delete up to ``batch`` expired keys (short transactions keep writers unblocked)."""
-    cursor = tx.execute(
-        "DELETE FROM request_log WHERE key IN "
-        "(SELECT key FROM request_log WHERE expires_at <= ? LIMIT ?)",
-        (iso_utc(now), batch),
-    )
-    return max(cursor.rowcount, 0)
+    return q.forget_requests_before(tx, iso_utc(now), batch)
 
 
 def fingerprint(values: tuple[Any, ...]) -> str:

@@ -8,14 +8,10 @@ from typing import Any
 
 import msgspec
 
-from goalline.codecs import json as json_codec
-from goalline.codecs import xml as xml_codec
-from goalline.codecs.negotiate import Format
 from goalline.errors import NotFound
 from goalline.pipeline import bulk, databases, dedupe, history, profiles, reference, register
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import (
-    XML_ARRAYS,
     DatabaseFieldsRequest,
     DatabasesListRequest,
     DictionaryRequest,
@@ -96,14 +92,6 @@ METHODS: dict[str, Method] = {
 }
 
 
-def decode(method: Method, body: bytes, fmt: Format) -> Any:
-    if fmt == "xml":
-        return json_codec.convert(
-            xml_codec.decode(body, XML_ARRAYS[method.request]), method.request
-        )
-    return json_codec.decode(body, method.request)
-
-
 def find(name: str) -> Method:
     method = METHODS.get(name)
     if method is None:
@@ -118,6 +106,7 @@ async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> di
         deps.limiter.check(ctx.token)
     window = deps.settings.dedup_window
     if method.writes and window > 0 and ctx.token:
+        assert ctx.encode_reply is not None, "the transport says how it encodes replies"
         key = dedupe.request_key(
             method=method.name,
             token=ctx.token,
@@ -132,5 +121,6 @@ async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> di
             now_iso=ctx.now_iso,
             window_seconds=window,
             reply_format=ctx.reply_format,
+            encode=ctx.encode_reply,
         )
     return await method.handler(deps, ctx, request)

@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 
-from goalline.codecs import xml as xml_codec
 from goalline.errors import InvalidRequest, NotFound
 from goalline.model import MatchKey
 from goalline.pipeline import match, profiles
@@ -127,7 +126,7 @@ def history(tx: Tx, token_hash: str, query: HistoryQuery) -> tuple[str, list[dic
     return profile_id, events[: query.limit], len(events) > query.limit
 
 
-def action(event: dict[str, Any], *, xml: bool = False) -> dict[str, Any]:
+def action(event: dict[str, Any]) -> dict[str, Any]:
     """One history item: Altcraft's item shape with the goal event's own fields."""
     item: dict[str, Any] = {
         "action": "pixel" if event["goal"] is None else "goal",
@@ -146,7 +145,7 @@ def action(event: dict[str, Any], *, xml: bool = False) -> dict[str, Any]:
         if event[name] is not None:
             item[name] = event[name]
     if event["pixel_data"] is not None:
-        item["pixel_data"] = _pixel_data(event["pixel_data"]) if xml else event["pixel_data"]
+        item["pixel_data"] = event["pixel_data"]
     return item
 
 
@@ -157,22 +156,11 @@ def rfc3339(event_at: str) -> str:
     return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
 
 
-def _pixel_data(value: Any) -> Any:
-    """In XML, pixel_data keys become elements; keys that cannot be element names (sent as
-    JSON) make the whole object one JSON text instead, so the reply stays well-formed."""
-    try:
-        xml_codec.encode({"pixel_data": value})
-    except (ValueError, TypeError):
-        return msgspec.json.encode(value).decode()
-    return value
-
-
 async def handle_history_get(deps: Deps, ctx: Context, req: HistoryGetRequest) -> dict[str, Any]:
     query = check(req, phone_region=deps.settings.default_phone_region)
     token_hash = ctx.token_hash()
     _, events, more = await deps.store.read(lambda tx: history(tx, token_hash, query))
-    xml = ctx.reply_format == "xml"
-    reply: dict[str, Any] = {"data": [action(e, xml=xml) for e in events]}
+    reply: dict[str, Any] = {"data": [action(e) for e in events]}
     if more:
         reply["next_from_id"] = events[-1]["id"]
     return reply

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -195,6 +195,71 @@ def profile_fields(tx: Tx, profile_id: str) -> dict[str, Any]:
         "SELECT name, value FROM profile_fields WHERE profile_id = ? ORDER BY name", (profile_id,)
     )
     return {name: msgspec.json.decode(value) for name, value in rows}
+
+
+# -- the request log (pipeline/dedupe.py) ----------------------------------------------------
+
+
+class LogRow(NamedTuple):
+    reply: str | None
+    reply_format: str | None
+    expires_at: str
+
+
+class LogEntry(NamedTuple):
+    key: str
+    method: str
+    created_at: str
+    expires_at: str
+    reply_format: str
+    reply: str
+
+
+def request_log_rows(tx: Tx, keys: Sequence[str]) -> dict[str, LogRow]:
+    """The request-log rows of ``keys`` that exist, read with one query per 500 keys."""
+    found: dict[str, LogRow] = {}
+    for chunk in _chunks(keys, 500):
+        rows = tx.all(
+            "SELECT key, reply, reply_format, expires_at FROM request_log "
+            f"WHERE key IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        for key, reply, reply_format, expires_at in rows:
+            found[key] = LogRow(reply, reply_format, expires_at)
+    return found
+
+
+def log_requests(tx: Tx, entries: Sequence[LogEntry]) -> bool:
+    """Insert log entries, one statement per 200; False when another transaction holds one
+    of the keys (nothing of that chunk is then written)."""
+    for chunk in _chunks(entries, 200):
+        inserted = tx.execute(
+            "INSERT INTO request_log (key, method, created_at, expires_at, reply_format, reply) "
+            "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)) + " ON CONFLICT DO NOTHING",
+            [value for entry in chunk for value in entry],
+        )
+        if inserted.rowcount != len(chunk):
+            return False
+    return True
+
+
+def replace_logged_request(tx: Tx, entry: LogEntry) -> None:
+    """Write ``entry`` over the (expired) entry of its key."""
+    tx.execute(
+        "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
+        "reply_format = ?, reply = ? WHERE key = ?",
+        (*entry[1:], entry.key),
+    )
+
+
+def forget_requests_before(tx: Tx, now: str, batch: int) -> int:
+    """Delete up to ``batch`` entries that expired by ``now``; return how many."""
+    cursor = tx.execute(
+        "DELETE FROM request_log WHERE key IN "
+        "(SELECT key FROM request_log WHERE expires_at <= ? LIMIT ?)",
+        (now, batch),
+    )
+    return max(cursor.rowcount, 0)
 
 
 # -- goal events -------------------------------------------------------------------------------

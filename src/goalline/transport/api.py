@@ -1,7 +1,11 @@
 """One API call from bytes to bytes: negotiate → decode → dispatch → envelope → encode.
 
-Both transports call ``answer``; it never raises. Every failure becomes the envelope with its
-code, so a client never sees an HTML page or a traceback (SPEC §1).
+Every transport (HTTP today, AMQP next) calls ``answer``; it never raises. Every failure
+becomes the envelope with its code, so a client never sees an HTML page or a traceback
+(SPEC §1). ``refusal`` is the one other way to build a reply, for calls a transport refuses
+before they reach ``answer`` (overload, a body too large, a wrong HTTP method). The HTTP
+status of a reply is the envelope's code here; what a transport does with it (the HTTP-only
+``error_status`` setting) is the transport's business.
 """
 
 from __future__ import annotations
@@ -9,20 +13,27 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from goalline.codecs import envelope
+from goalline.codecs import json as json_codec
+from goalline.codecs import xml as xml_codec
 from goalline.codecs.negotiate import Format, reply_format, request_format
 from goalline.errors import ApiError, InternalError
 from goalline.pipeline import dispatch
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.dedupe import Replayed
+from goalline.pipeline.requests import XML_ARRAYS
 
 log = logging.getLogger("goalline.api")
 
 
 @dataclass
 class Answer:
+    """A reply ready to send: status (the envelope's code, or 200), body, format, headers."""
+
     status: int
     body: bytes
     format: Format
@@ -50,27 +61,59 @@ async def answer(
         in_fmt = request_format(content_type, body)
         fmt = reply_format(in_fmt, accept, query_format)
         method = dispatch.find(method_name)
-        request = dispatch.decode(method, body, in_fmt)
+        request = decode(method.request, body, in_fmt)
         fmt = reply_format(in_fmt, accept, getattr(request, "format", None) or query_format)
         ctx.reply_format = fmt
+        ctx.encode_reply = _success_encoder(fmt)
         data = await dispatch.dispatch(deps, ctx, method, request)
-        reply, status, headers = envelope.success(data), 200, []
+        result = Answer(200, envelope.encode(envelope.success(data), fmt), fmt)
+        code = 0
     except Replayed as done:
         metrics.duplicates += 1
         metrics.count_request(method_name, ctx.transport, 0, None)
-        return Answer(200, done.reply, done.reply_format, duplicate_headers(done.key))  # type: ignore[arg-type]
+        replayed: Format = "xml" if done.reply_format == "xml" else "json"
+        return Answer(200, done.reply, replayed, duplicate_headers(done.key))
     except ApiError as exc:
-        reply, status, headers = envelope.failure(exc), exc.status, _retry_headers(exc)
+        result, code = refusal(exc, fmt), exc.code
     except Exception:
-        reference = uuid.uuid4().hex[:12]
-        log.exception("internal error in %s (reference %s)", method_name, reference)
-        exc = InternalError(f"internal error (reference {reference})")
-        reply, status, headers = envelope.failure(exc), exc.status, []
+        result, code = internal_error(f"in {method_name}", fmt), InternalError.code
     known = method_name if method_name in dispatch.METHODS else "unknown"
-    metrics.count_request(known, ctx.transport, reply["error"], time.perf_counter() - started)
-    if deps.settings.error_status == "200":
-        status = 200
-    return Answer(status, envelope.encode(reply, fmt), fmt, headers)
+    metrics.count_request(known, ctx.transport, code, time.perf_counter() - started)
+    return result
+
+
+def decode(struct: type[Any], body: bytes, fmt: Format) -> Any:
+    """A request body as the method's typed request (JSON, or XML read into the same shape)."""
+    if fmt == "xml":
+        return json_codec.convert(xml_codec.decode(body, XML_ARRAYS[struct]), struct)
+    return json_codec.decode(body, struct)
+
+
+def refusal(
+    error: ApiError,
+    fmt: Format,
+    *,
+    status: int | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Answer:
+    """The reply for ``error``: its envelope, its status (or ``status``), ``Retry-After``."""
+    extra = list(headers)
+    if error.retry_after is not None:
+        extra.append(("retry-after", str(error.retry_after)))
+    body = envelope.encode(envelope.failure(error), fmt)
+    return Answer(status or error.status, body, fmt, extra)
+
+
+def internal_error(where: str, fmt: Format) -> Answer:
+    """The 500 reply for a bug: logged with a reference, which the client gets instead of a
+    traceback."""
+    reference = uuid.uuid4().hex[:12]
+    log.exception("internal error %s (reference %s)", where, reference)
+    return refusal(InternalError(f"internal error (reference {reference})"), fmt)
+
+
+def _success_encoder(fmt: Format) -> Callable[[dict[str, Any]], bytes]:
+    return lambda data: envelope.encode(envelope.success(data), fmt)
 
 
 def duplicate_headers(key: str) -> list[tuple[str, str]]:
@@ -81,7 +124,3 @@ def duplicate_headers(key: str) -> list[tuple[str, str]]:
         ("x-duplicate-key", key),
         ("x-duplicate-request", "true"),
     ]
-
-
-def _retry_headers(exc: ApiError) -> list[tuple[str, str]]:
-    return [] if exc.retry_after is None else [("retry-after", str(exc.retry_after))]

@@ -4,6 +4,11 @@
 is normalised first, so ``/api/v1.1//goals/register`` and ``/api/v1.1/goals/register/`` work as
 real Altcraft clients send them (shared/research/clients.md). Bodies are read up to
 ``max_body_bytes`` and refused with 413 beyond it.
+
+This is the outermost layer: anything unexpected that escapes a request becomes the 500
+envelope with a reference (logged with its traceback), never a bare connection reset or a
+server's plain-text page. The HTTP-only ``error_status`` setting is applied here, at the one
+place replies are sent.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from goalline.codecs import envelope
 from goalline.codecs.negotiate import reply_format
 from goalline.errors import ApiError, InvalidRequest, PayloadTooLarge, Unavailable
 from goalline.pipeline.context import Context, Deps
-from goalline.transport.api import Answer, answer
+from goalline.transport.api import Answer, answer, internal_error, refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +51,8 @@ class GoallineHTTP:
         self.other = other
         self.max_body = deps.settings.max_body_bytes
         self.max_in_flight = deps.settings.max_in_flight
+        #: ``error_status = 200``: every reply is HTTP 200, for clients that read only the body.
+        self.all_200 = deps.settings.error_status == "200"
         self.in_flight = 0
         # Read when /metrics is scraped, instead of a locked update on every request.
         deps.metrics.in_flight = lambda: self.in_flight
@@ -54,20 +61,37 @@ class GoallineHTTP:
         if scope["type"] != "http":
             await self.other(scope, receive, send)
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._route(scope, receive, tracked)
+        except Exception:
+            if started:  # the reply is under way: the ASGI server logs it and closes
+                raise
+            headers = _headers(scope)
+            fmt = reply_format("json", headers.get("accept", ""), None)
+            await self._send(send, internal_error(f"serving {scope.get('path')!r}", fmt))
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if "//" in path:
             path = _SLASHES.sub("/", path)
         if not path.startswith(API_PREFIX):
             if path == NOOP_PATH:
                 await _read_body(receive, {}, self.max_body)
-                await _send(send, Answer(200, _NOOP_REPLY, "json"))
+                await self._send(send, Answer(200, _NOOP_REPLY, "json"))
             else:
                 await self.other(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:
             # Shed load before reading the body: memory stays bounded (SPEC §1, 503).
             error = Unavailable("server: overloaded; nothing was recorded", retry_after=1)
-            await _send(send, await self._refuse(error, _headers(scope)))
+            await self._send(send, self._refuse(error, _headers(scope)))
             return
         self.in_flight += 1
         try:
@@ -87,7 +111,7 @@ class GoallineHTTP:
             request_id=headers.get("request-id") or headers.get("x-request-id") or None,
         )
         if scope["method"] != "POST":
-            result = await self._refuse(
+            result = self._refuse(
                 InvalidRequest(f"method: {scope['method']} is not allowed; use POST"),
                 headers,
                 405,
@@ -97,7 +121,7 @@ class GoallineHTTP:
             try:
                 body = await _read_body(receive, headers, self.max_body)
             except BodyTooLarge:
-                result = await self._refuse(
+                result = self._refuse(
                     PayloadTooLarge(f"body: larger than {self.max_body} bytes"), headers
                 )
             else:
@@ -110,20 +134,22 @@ class GoallineHTTP:
                     accept=headers.get("accept", ""),
                     query_format=(query.get("format") or [None])[0],
                 )
-        await _send(send, result)
+        await self._send(send, result)
 
-    async def _refuse(
+    def _refuse(
         self,
         error: ApiError,
         headers: dict[str, str],
         status: int | None = None,
         extra: list[tuple[str, str]] | None = None,
     ) -> Answer:
+        """A call refused before it reaches ``answer``, in the format the client accepts."""
         fmt = reply_format("json", headers.get("accept", ""), None)
-        body = envelope.encode(envelope.failure(error), fmt)
-        code = 200 if self.deps.settings.error_status == "200" else (status or error.status)
-        retry = [] if error.retry_after is None else [("retry-after", str(error.retry_after))]
-        return Answer(code, body, fmt, [*(extra or []), *retry])
+        return refusal(error, fmt, status=status, headers=extra or ())
+
+    async def _send(self, send: Send, result: Answer) -> None:
+        status = 200 if self.all_200 else result.status
+        await _send(send, status, result)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -166,12 +192,12 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
 _CONTENT_TYPES = {fmt: value.encode() for fmt, value in envelope.CONTENT_TYPES.items()}
 
 
-async def _send(send: Send, result: Answer) -> None:
+async def _send(send: Send, status: int, result: Answer) -> None:
     headers = [
         (b"content-type", _CONTENT_TYPES[result.format]),
         (b"content-length", b"%d" % len(result.body)),
     ]
     if result.headers:
         headers += [(k.encode(), v.encode()) for k, v in result.headers]
-    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": result.body})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,16 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalline import __version__, observability
+from goalline.errors import NotFound
 from goalline.pipeline.context import Deps
+from goalline.transport.api import Answer, internal_error, refusal
 from goalline.transport.openapi import openapi_document
 
 
-def build_ops(
-    deps: Deps,
-    on_shutdown: Callable[[], None],
-    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
-) -> Starlette:
-    """Ops routes; ``background`` tasks run from start-up to shutdown."""
+def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[None]]) -> Starlette:
+    """Ops routes. ``lifespan`` is the process's (goalline.app.App.running): the ASGI server's
+    start-up and shutdown run it, so the HTTP server owns no job and no store of its own."""
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -61,19 +60,11 @@ def build_ops(
             }
         )
 
-    async def not_found(request: Request, exc: Any) -> JSONResponse:
-        return JSONResponse(
-            {"error": 404, "error_text": f"path: {request.url.path} not found"}, status_code=404
-        )
+    async def not_found(request: Request, exc: Any) -> Response:
+        return _reply(refusal(NotFound(f"path: {request.url.path} not found"), "json"))
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(job()) for job in background]
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        on_shutdown()
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _reply(internal_error(f"serving {request.url.path!r}", "json"))
 
     return Starlette(
         routes=[
@@ -83,6 +74,12 @@ def build_ops(
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
         ],
-        exception_handlers={404: not_found, 405: not_found},
-        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: not_found, Exception: server_error},
+        lifespan=lambda app: lifespan(),
+    )
+
+
+def _reply(answer: Answer) -> Response:
+    return Response(
+        answer.body, answer.status, headers=dict(answer.headers), media_type=answer.content_type
     )
