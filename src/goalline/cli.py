@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -16,14 +16,14 @@ import msgspec
 from goalline import __version__, demo
 from goalline.model import FIELD_TYPES, POLICIES, iso_utc
 from goalline.pipeline import admin
-from goalline.settings import SETTINGS, SettingError, Settings, load
+from goalline.settings import BY_NAME, SETTINGS, Setting, SettingError, Settings, load
 from goalline.storage.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = """\b
 Examples:
-  goalline serve --demo                  start on ./goalline.db with demo data
+  goalline serve --demo                  start on ./{database} with demo data
   goalline db create Shop                create database "Shop"
   goalline pixel create Site --db 1      a pixel bound to database 1
   goalline token create backend --db 1   a token for database 1 (shown once)
@@ -52,12 +52,38 @@ def _open(settings: Settings) -> Store:
         raise click.ClickException(f"cannot open database {settings.database!r}: {exc}") from None
 
 
+class SettingOption(click.Option):
+    """A flag declared by a row of the settings table: its name, type, choices and help come
+    from the row. Its default is None (not given), so ``load`` can fall back to the environment
+    and then to the table; the help is read from the row each time it is shown."""
+
+    def __init__(self, param_decls: Sequence[str], *, setting: Setting, **kwargs: Any) -> None:
+        self.setting = setting
+        kind: Any = (
+            click.Choice(setting.choices, case_sensitive=False)
+            if setting.choices
+            else {int: click.INT, float: click.FLOAT}.get(setting.type, click.STRING)
+        )
+        super().__init__(param_decls, type=kind, default=None, **kwargs)
+
+    @property
+    def help(self) -> str:
+        s = self.setting
+        return f"{s.help} [env {s.env}; default {s.default}]"
+
+    @help.setter
+    def help(self, value: str | None) -> None:  # click's __init__ assigns it; the row wins
+        pass
+
+
+def setting_option(name: str, **kwargs: Any) -> Callable[[F], F]:
+    """The flag of setting ``name`` (``--port``, ...), its value passed as ``name``."""
+    setting = BY_NAME[name]
+    return click.option(setting.flag, setting.name, cls=SettingOption, setting=setting, **kwargs)
+
+
 def database_option(fn: F) -> F:
-    return click.option(
-        "--database",
-        metavar="URL",
-        help="SQLite file or postgresql:// URL [env GOALLINE_DATABASE; default ./goalline.db]",
-    )(fn)
+    return setting_option("database", metavar="URL")(fn)
 
 
 def json_option(fn: F) -> F:
@@ -89,7 +115,7 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
         return
     from goalline.enrichment.geoip import GeoIP
 
-    path = os.environ.get("GOALLINE_GEOIP_DATABASE") or None
+    path = os.environ.get(BY_NAME["geoip_database"].env) or None
     try:
         geoip = GeoIP(path)
         geo = f"{geoip.name}, built {geoip.build_date} ({geoip.path})"
@@ -99,7 +125,19 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     ctx.exit()
 
 
-@click.group(invoke_without_command=True, epilog=EPILOG)
+class _Main(click.Group):
+    """The top-level group; its epilog names the table's current default database."""
+
+    @property
+    def epilog(self) -> str:
+        return EPILOG.format(database=BY_NAME["database"].default)
+
+    @epilog.setter
+    def epilog(self, value: str | None) -> None:  # click's __init__ assigns it
+        pass
+
+
+@click.group(cls=_Main, invoke_without_command=True)
 @click.option(
     "--version",
     is_flag=True,
@@ -121,18 +159,7 @@ def main(ctx: click.Context) -> None:
 
 def _setting_options(fn: F) -> F:
     for setting in reversed(SETTINGS):
-        kind: Any = (
-            click.Choice(setting.choices, case_sensitive=False)
-            if setting.choices
-            else {int: click.INT, float: click.FLOAT}.get(setting.type, click.STRING)
-        )
-        fn = click.option(
-            setting.flag,
-            setting.name,
-            type=kind,
-            default=None,
-            help=f"{setting.help} [env {setting.env}; default {setting.default}]",
-        )(fn)
+        fn = setting_option(setting.name)(fn)
     return fn
 
 

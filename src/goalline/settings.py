@@ -1,14 +1,19 @@
 """Every setting, declared once: name, type, default, help.
 
-The table drives the ``serve`` flags, the ``GOALLINE_*`` environment variables, ``goalline
-settings`` and docs/configuration.md (a test keeps the doc in step). Precedence: flag >
-environment > default. Nothing here reads the environment at import time.
+The ``SETTINGS`` table is the only place a setting's name, type, default, environment variable
+and help live. It drives the ``serve`` flags (and ``--database`` of the other commands), the
+``GOALLINE_*`` environment variables, ``goalline settings`` and docs/configuration.md (a test
+keeps the doc in step). ``Settings`` repeats only each name and type, for the type checker; its
+defaults are read from the table when a ``Settings`` is made, and an import-time check refuses
+a ``Settings`` whose fields drift from the table. Precedence: flag > environment > default.
+Nothing here reads the environment at import time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,13 +37,11 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
 
-DEFAULT_DATABASE = "goalline.db"
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="database",
         type=str,
-        default=DEFAULT_DATABASE,
+        default="goalline.db",
         help="Where events are stored: a SQLite file path (or sqlite:///path) or a "
         "postgresql://user@host/db URL.",
         secret=True,
@@ -164,27 +167,38 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
+def _default(name: str) -> Any:
+    """A ``Settings`` field defaulting to the table's ``name`` row, read each time a Settings is
+    made (so a changed table default is the one used)."""
+    return dataclasses.field(
+        default_factory=lambda: BY_NAME[name].default, metadata={"setting": name}
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    database: str = DEFAULT_DATABASE
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    error_status: str = "mirror"
-    max_body_bytes: int = 10 * 1024 * 1024
-    max_in_flight: int = 512
-    rate_limit: float = 0.0
-    dedup_window: int = 86400
-    dedup_cleanup_seconds: int = 1800
-    max_future_seconds: int = 3600
-    geoip_database: str = ""
-    default_phone_region: str = ""
-    sqlite_synchronous: str = "FULL"
-    write_batch: int = 256
-    write_queue: int = 4096
-    pg_pool_size: int = 8
-    pg_writers: int = 3
-    log_level: str = "info"
+    """The effective settings. Fields: one per row of ``SETTINGS``, in its order, with its type;
+    ``check_fields`` (run at import) keeps them so."""
+
+    database: str = _default("database")
+    host: str = _default("host")
+    port: int = _default("port")
+    workers: int = _default("workers")
+    error_status: str = _default("error_status")
+    max_body_bytes: int = _default("max_body_bytes")
+    max_in_flight: int = _default("max_in_flight")
+    rate_limit: float = _default("rate_limit")
+    dedup_window: int = _default("dedup_window")
+    dedup_cleanup_seconds: int = _default("dedup_cleanup_seconds")
+    max_future_seconds: int = _default("max_future_seconds")
+    geoip_database: str = _default("geoip_database")
+    default_phone_region: str = _default("default_phone_region")
+    sqlite_synchronous: str = _default("sqlite_synchronous")
+    write_batch: int = _default("write_batch")
+    write_queue: int = _default("write_queue")
+    pg_pool_size: int = _default("pg_pool_size")
+    pg_writers: int = _default("pg_writers")
+    log_level: str = _default("log_level")
 
     def __repr__(self) -> str:  # the database URL may carry a password
         shown = {
@@ -235,6 +249,8 @@ def load(
             values[setting.name] = convert(setting, overrides[setting.name])
         elif setting.env in environ:
             values[setting.name] = convert(setting, environ[setting.env])
+        else:
+            values[setting.name] = setting.default
     return Settings(**values)
 
 
@@ -245,3 +261,48 @@ def markdown_table() -> str:
         choices = f" One of: {', '.join(s.choices)}." if s.choices else ""
         rows.append(f"| `{s.flag}` | `{s.env}` | `{s.default}` | {s.help}{choices} |")
     return "\n".join(rows)
+
+
+def check_fields(cls: type[Any] = Settings) -> None:
+    """Raise TypeError unless ``cls`` (a dataclass) has exactly the table's settings: the same
+    names in the same order, each annotated with its row's type and defaulting to its row
+    through ``_default``; and unless every row's default is a valid value of its setting."""
+    for s in SETTINGS:
+        try:
+            valid = convert(s, s.default) == s.default and type(s.default) is s.type
+        except SettingError:
+            valid = False
+        if not valid:
+            one_of = f" (one of {', '.join(s.choices)})" if s.choices else ""
+            raise TypeError(
+                f"SETTINGS: {s.name}'s default {s.default!r} is not a valid "
+                f"{s.type.__name__}{one_of}"
+            )
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
+    table = [s.name for s in SETTINGS]
+    if names != table:
+        missing = [n for n in table if n not in names]
+        extra = [n for n in names if n not in table]
+        differences = [f"missing {missing}"] if missing else []
+        differences += [f"not in the table {extra}"] if extra else []
+        raise TypeError(
+            f"{cls.__name__} fields differ from SETTINGS: "
+            + ("; ".join(differences) or "the same names in another order")
+        )
+    hints = typing.get_type_hints(cls)
+    for f in fields:
+        s = BY_NAME[f.name]
+        if hints[f.name] is not s.type:
+            raise TypeError(
+                f"{cls.__name__}.{f.name} is annotated {hints[f.name]!r}; SETTINGS says "
+                f"{s.type.__name__}"
+            )
+        if f.metadata.get("setting") != f.name:
+            raise TypeError(
+                f"{cls.__name__}.{f.name} must default to the table: "
+                f"{f.name}: {s.type.__name__} = _default({f.name!r})"
+            )
+
+
+check_fields()

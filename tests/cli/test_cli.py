@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -179,3 +180,61 @@ def test_docs_list_every_setting() -> None:
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
     assert markdown_table() in doc, "docs/configuration.md is stale: run scripts/sync-docs"
+
+
+def _set_table_default(monkeypatch: pytest.MonkeyPatch, name: str, value: Any) -> None:
+    """As if the table's ``default=`` of ``name`` were edited (Setting is frozen, so through
+    its __dict__; monkeypatch restores it). No GOALLINE_* variable may hide the default."""
+    from goalline.settings import BY_NAME
+
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env, raising=False)
+    monkeypatch.setitem(BY_NAME[name].__dict__, "default", value)
+
+
+def test_a_changed_port_default_is_served_on_and_documented(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    import goalline.app
+
+    _set_table_default(monkeypatch, "port", 9999)
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(kwargs))
+    monkeypatch.setattr(goalline.app, "settle_heap", lambda: None)  # no gc.freeze() in pytest
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["serve", "--database", str(tmp_path / "g.db")])
+    assert result.exit_code == 0, result.output
+    assert served["port"] == 9999
+
+    listed = json.loads(runner.invoke(main, ["settings", "--json"]).output)["settings"]
+    port = next(row for row in listed if row["name"] == "port")
+    assert port["default"] == port["value"] == 9999
+    assert re.search(
+        r"--port +GOALLINE_PORT +default 9999 +now 9999\n", runner.invoke(main, ["settings"]).output
+    )
+    help_text = " ".join(runner.invoke(main, ["serve", "--help"]).output.split())
+    assert "TCP port the HTTP server listens on. [env GOALLINE_PORT; default 9999]" in help_text
+
+    demo = json.loads(
+        runner.invoke(main, ["demo", "--json", "--database", str(tmp_path / "g.db")]).output
+    )
+    assert "http://127.0.0.1:9999/" in demo["curl"]
+
+
+def test_a_changed_database_default_is_used_and_documented(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _set_table_default(monkeypatch, "database", "elsewhere.db")
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "goalline.db").exists()
+    for command in (["migrate"], ["db", "list"], ["import", "profiles"], ["serve"]):
+        help_text = " ".join(runner.invoke(main, [*command, "--help"]).output.split())
+        assert "[env GOALLINE_DATABASE; default elsewhere.db]" in help_text, command
+    assert "start on ./elsewhere.db" in runner.invoke(main, ["--help"]).output
