@@ -1,5 +1,8 @@
 """Where SQLite and PostgreSQL differ: placeholders, DDL types, driver errors, connections.
 
+Every check of "which store is this?" lives here: ``dialect_of`` for a DB-API connection (a
+migration's yoyo connection, or the store's own), ``Dialect.name`` for a store's transaction.
+
 Queries are written once, with ``?`` placeholders, in storage/queries.py; a dialect turns them
 into its own paramstyle once per statement text (cached).
 """
@@ -16,7 +19,9 @@ from urllib.parse import urlsplit
 @dataclass(frozen=True)
 class Dialect:
     name: str
-    #: DDL fragments substituted into migrations.
+    #: DDL fragments substituted into migrations (``run_ddl``). They are part of every
+    #: migration's text, so an existing one never changes (that would change what a fresh
+    #: install gets, but no existing store): a new type is a new key.
     ddl: dict[str, str]
 
     def sql(self, query: str) -> str:
@@ -121,9 +126,22 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
 
 
+def dialect_of(conn: object) -> Dialect:
+    """The dialect of a DB-API connection: a migration step's yoyo connection (sqlite3 or
+    psycopg) or one of the store's own. The one place that tells the drivers apart."""
+    if isinstance(conn, sqlite3.Connection):
+        return SQLITE
+    import psycopg
+
+    if isinstance(conn, psycopg.Connection):
+        return POSTGRES
+    kind = type(conn)
+    raise TypeError(f"not a SQLite or PostgreSQL connection: {kind.__module__}.{kind.__name__}")
+
+
 def run_ddl(conn: Any, statements: list[str]) -> None:
     """Run migration DDL on a yoyo connection, filling in its dialect's type names."""
-    dialect = SQLITE if type(conn).__module__.startswith("sqlite3") else POSTGRES
+    dialect = dialect_of(conn)
     cursor = conn.cursor()
     for statement in statements:
         cursor.execute(statement.format(**dialect.ddl))
