@@ -1,10 +1,15 @@
-"""Schema migrations: every step applies and rolls back on both stores (a downgrade path)."""
+"""Schema migrations: every step applies and rolls back on both stores (a downgrade path), and
+a fresh install's schema is the migrations' own, whatever the application's lists say."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from yoyo import get_backend, read_migrations
 
-from goalline.storage.store import MIGRATIONS, Store, Tx
+from goalline import model
+from goalline.storage.store import MIGRATIONS, Store, Tx, open_store
 
 from conftest import POSTGRES_ONLY
 
@@ -18,6 +23,74 @@ def _tables(store: Store) -> set[str]:
         return {r[0] for r in rows if not r[0].startswith(("_yoyo", "yoyo", "sqlite_"))}
 
     return store.call(read, write=False)
+
+
+def _schema(store: Store) -> list[tuple[Any, ...]]:
+    """Every table's columns (names, order, types) and every index, as the store reports them:
+    SQLite's sqlite_master (the DDL text), PostgreSQL's information_schema and pg_indexes."""
+
+    def read(tx: Tx) -> list[tuple[Any, ...]]:
+        if tx.dialect.name == "postgres":
+            columns = tx.all(
+                "SELECT table_name, ordinal_position, column_name, data_type, is_nullable, "
+                "column_default, is_identity FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name NOT LIKE '%yoyo%' "
+                "ORDER BY table_name, ordinal_position"
+            )
+            indexes = tx.all(  # each store has a schema of its own: leave its name out
+                "SELECT indexname, replace(indexdef, current_schema() || '.', '') "
+                "FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename NOT LIKE '%yoyo%' ORDER BY indexname"
+            )
+            return [tuple(r) for r in (*columns, *indexes)]
+        rows = tx.all(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE name NOT LIKE '%yoyo%' ORDER BY type, name"
+        )
+        return [tuple(r) for r in rows]
+
+    return store.call(read, write=False)
+
+
+def _columns(store: Store, table: str) -> list[str]:
+    def read(tx: Tx) -> list[str]:
+        if tx.dialect.name == "postgres":
+            rows = tx.all(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ? "
+                "ORDER BY ordinal_position",
+                (table,),
+            )
+        else:
+            rows = tx.all("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
+        return [r[0] for r in rows]
+
+    return store.call(read, write=False)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param("fingerprint", id="a-later-steps-column"),  # 0002 adds it: ADD COLUMN
+        pytest.param("new_attribute", id="a-new-name"),
+    ],
+)
+def test_a_fresh_install_does_not_read_the_applications_lists(
+    store: Store, server_database: str, monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    """The migrations carry their own columns: a fresh install made after EVENT_ATTRS grew
+    gets the very schema of one made before (``store``), and a later step's ADD COLUMN of
+    the new name still applies."""
+    monkeypatch.setattr(model, "EVENT_ATTRS", (*model.EVENT_ATTRS, extra))
+    fresh = open_store(server_database)
+    try:
+        fresh.migrate()
+        assert _schema(fresh) == _schema(store)
+        columns = _columns(fresh, "goal_events")
+    finally:
+        fresh.close()
+    assert "new_attribute" not in columns
+    assert columns.count("fingerprint") == 1 and columns[-1] == "fingerprint"
 
 
 def test_every_migration_rolls_back_and_applies_again(store: Store) -> None:

@@ -1,7 +1,23 @@
 """Where SQLite and PostgreSQL differ: placeholders, DDL types, driver errors, connections.
 
-Queries are written once, with ``?`` placeholders, in storage/queries.py; a dialect turns them
-into its own paramstyle once per statement text (cached).
+Every check of "which store is this?" lives here: ``dialect_of`` for a DB-API connection (a
+migration's yoyo connection, or the store's own), ``Dialect.name`` for a store's transaction.
+
+Placeholders: queries are written once, with ``?`` placeholders, in storage/queries.py.
+SQLite takes the text as it is (``?`` is its own paramstyle). PostgreSQL's dialect turns it into
+``$1, $2, …``, left to right, once per statement text (cached): every ``?`` is a placeholder,
+even inside a string literal or a comment, except that ``??`` stands for one literal ``?`` (the
+JDBC convention). That is how a query writes PostgreSQL's jsonb key operators: ``?`` as ``??``,
+``?|`` as ``??|``, ``?&`` as ``??&``::
+
+    tx.all("SELECT id FROM goal_events WHERE db_id = ? AND categories ?? ?", (db_id, "shoes"))
+    # PostgreSQL receives: ... WHERE db_id = $1 AND categories ? $2
+
+Pairs are read left to right, so ``???`` is a literal ``?`` followed by a placeholder. SQLite
+has no ``?`` operator, and its text is not rewritten (no per-call cost on the SQLite path), so
+``??`` belongs only in PostgreSQL-only queries (SQLite would read two placeholders); a query
+run on both stores has no ``?`` that is not a placeholder (bind a string holding a ``?`` as a
+parameter instead of writing it as a literal).
 """
 
 from __future__ import annotations
@@ -16,7 +32,9 @@ from urllib.parse import urlsplit
 @dataclass(frozen=True)
 class Dialect:
     name: str
-    #: DDL fragments substituted into migrations.
+    #: DDL fragments substituted into migrations (``run_ddl``). They are part of every
+    #: migration's text, so an existing one never changes (that would change what a fresh
+    #: install gets, but no existing store): a new type is a new key.
     ddl: dict[str, str]
 
     def sql(self, query: str) -> str:
@@ -33,12 +51,17 @@ class Dialect:
 
 @lru_cache(maxsize=512)
 def _to_numbered(query: str) -> str:
-    """``?`` → ``$1, $2, …``: PostgreSQL's own placeholders, sent as they are by psycopg's
-    RawCursor. (psycopg's ``%s`` conversion caches only queries of up to 50 parameters, so the
-    60-column event insert was re-parsed in Python on every request.) No query text here has a
-    ``?`` inside a literal."""
-    parts = query.split("?")
-    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+    """``?`` → ``$1, $2, …`` and ``??`` → ``?`` (module docstring): PostgreSQL's own
+    placeholders, sent as they are by psycopg's RawCursor. (psycopg's ``%s`` conversion caches
+    only queries of up to 50 parameters, so the 60-column event insert was re-parsed in Python
+    on every request.)"""
+    number = 0
+    pieces = []
+    for piece in query.split("??"):  # left to right: "???" is "??" then "?"
+        parts = piece.split("?")
+        pieces.append(parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], number + 1)))
+        number += len(parts) - 1
+    return "?".join(pieces)
 
 
 SQLITE = Dialect(
@@ -121,9 +144,22 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
 
 
+def dialect_of(conn: object) -> Dialect:
+    """The dialect of a DB-API connection: a migration step's yoyo connection (sqlite3 or
+    psycopg) or one of the store's own. The one place that tells the drivers apart."""
+    if isinstance(conn, sqlite3.Connection):
+        return SQLITE
+    import psycopg
+
+    if isinstance(conn, psycopg.Connection):
+        return POSTGRES
+    kind = type(conn)
+    raise TypeError(f"not a SQLite or PostgreSQL connection: {kind.__module__}.{kind.__name__}")
+
+
 def run_ddl(conn: Any, statements: list[str]) -> None:
     """Run migration DDL on a yoyo connection, filling in its dialect's type names."""
-    dialect = SQLITE if type(conn).__module__.startswith("sqlite3") else POSTGRES
+    dialect = dialect_of(conn)
     cursor = conn.cursor()
     for statement in statements:
         cursor.execute(statement.format(**dialect.ddl))

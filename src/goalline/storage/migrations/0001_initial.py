@@ -2,24 +2,19 @@
 
 One DDL text for both stores; ``{autoid}``, ``{json}``, ``{bigint}``, ``{double}`` and ``{bool}``
 are the only places the dialects differ (goalline/storage/dialect.py).
+
+Frozen: the schema as it was when this step was written, every column spelled out. A migration
+never reads the application's own lists (``goalline.model.EVENT_ATTRS``): when one grows, a
+later step adds the column, and a fresh install must still reach it from this schema.
 """
 
-from yoyo import step
+from typing import Any
 
-from goalline.model import EVENT_ATTRS
+from yoyo import step  # type: ignore[import-untyped]
+
 from goalline.storage.dialect import run_ddl
 
 __depends__: set[str] = set()
-
-ATTR_TYPES = {
-    "lat": "{double}",
-    "lon": "{double}",
-    "loyalty_id": "{bigint}",
-    "count_items": "{bigint}",
-    "categories": "{json}",
-    "pixel_data": "{json}",
-    "sources": "{json}",
-}
 
 DDL = [
     """CREATE TABLE databases (
@@ -97,9 +92,50 @@ DDL = [
         skip_triggers {bool} NOT NULL,
         enrich_profile {bool} NOT NULL,
         token_id {bigint} NOT NULL,
-        """
-    + ",\n        ".join(f"{name} {ATTR_TYPES.get(name, 'TEXT')}" for name in EVENT_ATTRS)
-    + "\n    )",
+        vendor TEXT,
+        external_type TEXT,
+        external_event_id TEXT,
+        altcraft_client_id TEXT,
+        referer TEXT,
+        user_agent TEXT,
+        accept_language TEXT,
+        language TEXT,
+        client_ip TEXT,
+        client_ip_v4 TEXT,
+        client_ip_v6 TEXT,
+        browser TEXT,
+        os TEXT,
+        device TEXT,
+        lat {double},
+        lon {double},
+        country TEXT,
+        region TEXT,
+        city TEXT,
+        address TEXT,
+        zip TEXT,
+        time_zone TEXT,
+        utm_content TEXT,
+        utm_medium TEXT,
+        utm_source TEXT,
+        utm_campaign TEXT,
+        utm_term TEXT,
+        net_ssid TEXT,
+        net_mac_addr TEXT,
+        net_gateway_ipv4 TEXT,
+        net_gateway_ipv6 TEXT,
+        send_message_id TEXT,
+        loyalty_id {bigint},
+        promo_id TEXT,
+        endpoint_eid TEXT,
+        order_eid TEXT,
+        product_eid TEXT,
+        sku_eid TEXT,
+        region_eid TEXT,
+        count_items {bigint},
+        categories {json},
+        pixel_data {json},
+        sources {json}
+    )""",
     "CREATE INDEX goal_events_profile ON goal_events (profile_id, event_at)",
     # Stitching: unattached events found by their match key when the profile appears.
     """CREATE INDEX goal_events_unmatched ON goal_events (db_id, match_kind, match_field, match_key)
@@ -107,11 +143,11 @@ DDL = [
 ]
 
 
-def apply(conn):  # type: ignore[no-untyped-def]
+def apply(conn: Any) -> None:
     run_ddl(conn, DDL)
 
 
-def rollback(conn):  # type: ignore[no-untyped-def]
+def rollback(conn: Any) -> None:
     cursor = conn.cursor()
     for table in (
         "goal_events",

@@ -1,7 +1,9 @@
 """Exactly-once: the request log (Altcraft's request deduplication) and idempotent goal events
 (``external_type`` + ``external_event_id`` per database and goal name)."""
 
-from yoyo import step
+from typing import Any
+
+from yoyo import step  # type: ignore[import-untyped]
 
 from goalline.storage.dialect import run_ddl
 
@@ -26,11 +28,11 @@ DDL = [
 ]
 
 
-def apply(conn):  # type: ignore[no-untyped-def]
+def apply(conn: Any) -> None:
     run_ddl(conn, DDL)
 
 
-def rollback(conn):  # type: ignore[no-untyped-def]
+def rollback(conn: Any) -> None:
     cursor = conn.cursor()
     cursor.execute("DROP INDEX goal_events_external")
     cursor.execute("ALTER TABLE goal_events DROP COLUMN fingerprint")

@@ -7,22 +7,22 @@ which touches no index (docs/performance.md). SQLite updates rows in place and h
 setting, so this step does nothing there.
 """
 
-from yoyo import step
+from typing import Any
+
+from yoyo import step  # type: ignore[import-untyped]
+
+from goalline.storage.dialect import POSTGRES, dialect_of
 
 __depends__ = {"0002_dedup"}
 
 
-def _postgres(conn) -> bool:  # type: ignore[no-untyped-def]
-    return not type(conn).__module__.startswith("sqlite3")
-
-
-def apply(conn):  # type: ignore[no-untyped-def]
-    if _postgres(conn):
+def apply(conn: Any) -> None:
+    if dialect_of(conn) is POSTGRES:
         conn.cursor().execute("ALTER TABLE profile_fields SET (fillfactor = 70)")
 
 
-def rollback(conn):  # type: ignore[no-untyped-def]
-    if _postgres(conn):
+def rollback(conn: Any) -> None:
+    if dialect_of(conn) is POSTGRES:
         conn.cursor().execute("ALTER TABLE profile_fields RESET (fillfactor)")
 
 

@@ -12,7 +12,11 @@ it uses to pick an index. SQLite keeps no such per-column setting, so this step 
 there.
 """
 
-from yoyo import step
+from typing import Any
+
+from yoyo import step  # type: ignore[import-untyped]
+
+from goalline.storage.dialect import POSTGRES, dialect_of
 
 __depends__ = {"0003_profile_fields_fillfactor"}
 
@@ -28,11 +32,7 @@ KEEP = {
 }  # fmt: skip
 
 
-def _postgres(conn) -> bool:  # type: ignore[no-untyped-def]
-    return not type(conn).__module__.startswith("sqlite3")
-
-
-def _columns(conn, table: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _columns(conn: Any, table: str) -> list[str]:
     cursor = conn.cursor()
     cursor.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
@@ -42,8 +42,8 @@ def _columns(conn, table: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [name for (name,) in cursor.fetchall() if name not in KEEP[table]]
 
 
-def _set(conn, target: int) -> None:  # type: ignore[no-untyped-def]
-    if not _postgres(conn):
+def _set(conn: Any, target: int) -> None:
+    if dialect_of(conn) is not POSTGRES:
         return
     for table in KEEP:
         columns = _columns(conn, table)
@@ -53,11 +53,11 @@ def _set(conn, target: int) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def apply(conn):  # type: ignore[no-untyped-def]
+def apply(conn: Any) -> None:
     _set(conn, 0)
 
 
-def rollback(conn):  # type: ignore[no-untyped-def]
+def rollback(conn: Any) -> None:
     _set(conn, -1)  # back to default_statistics_target
 
 
