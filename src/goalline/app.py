@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -106,12 +107,10 @@ def build(
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, burst=math.ceil(2 * settings.rate_limit))
     deps = Deps(
-        store=store,
-        settings=settings,
-        enricher=enricher(settings.geoip_database),
-        limiter=limiter,
-        **({"clock": clock} if clock else {}),
+        store=store, settings=settings, enricher=enricher(settings.geoip_database), limiter=limiter
     )
+    if clock is not None:
+        deps = dataclasses.replace(deps, clock=clock)
     jobs: list[Job] = []
     if store.dialect.name == "postgres":  # SQLite plans by its indexes: no statistics to keep
         jobs.append(lambda: keep_statistics(deps))

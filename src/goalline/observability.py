@@ -47,7 +47,7 @@ class Metrics:
         self.events_stored = 0
         self.duplicates = 0
         self.in_flight: Callable[[], float] = lambda: 0
-        self.registry.register(self)  # type: ignore[arg-type]  # a Collector by its collect()
+        self.registry.register(self)  # a Collector by its collect()
 
     def count_request(self, method: str, transport: str, error: int, seconds: float | None) -> None:
         """One answered API call (``seconds`` None: answered without running the method)."""
@@ -78,7 +78,7 @@ class Metrics:
             cumulative, buckets = 0, []
             for bound, count in zip((*LATENCY_BUCKETS, float("inf")), values.counts, strict=True):
                 cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))
+                buckets.append((_go_float(bound), cumulative))
             latency.add_metric([method], buckets, values.total)
         yield latency
         yield CounterMetricFamily(
@@ -97,3 +97,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _go_float(value: float) -> str:
+    """Prometheus' spelling of a bucket bound (``+Inf``, ``0.005``)."""
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text

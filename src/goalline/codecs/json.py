@@ -25,7 +25,7 @@ def _decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
 def decode(body: bytes, kind: type[S]) -> S:
     """Decode and type-check a JSON body; 400 naming the field on any mismatch."""
     try:
-        request = _decoder(kind).decode(body)
+        request: S = _decoder(kind).decode(body)
         if b"\\u0000" in body:  # NUL cannot be stored (PostgreSQL text): find and name it
             refuse_nul(msgspec.to_builtins(request))
         return request

@@ -132,7 +132,10 @@ def _parse(body: bytes) -> Element:
         text = text[1:].strip(_XML_WS)
     try:
         # A str (not bytes) makes expat parse as UTF-8 whatever the prolog declares.
-        return fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = fromstring(
+            text, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        return root
     except DefusedXmlException as exc:
         raise InvalidRequest(f"{_ROOT_PATH}: XML entities and DTDs are not allowed") from exc
     except ParseError as exc:

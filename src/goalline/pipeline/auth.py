@@ -59,7 +59,7 @@ def authorise_database(
     token_hash: str,
     db_id: int,
     cache: AuthCache | None = None,
-    read: dict[int, Any] | None = None,
+    read: dict[int, q.Database | None] | None = None,
 ) -> tuple[TokenInfo, str]:
     """The token and the database's unknown-profile policy; 401, 403 or 404 otherwise.
 
@@ -78,7 +78,7 @@ def authorise_database(
         database = read[db_id] = q.get_database(tx, db_id)
     if database is None:
         raise NotFound(f"db_id: database {db_id} not found")
-    return token, database[2]
+    return token, database.policy
 
 
 def authorise_pixel(tx: Tx, pixel_id: int, db_id: int, cache: AuthCache | None = None) -> None:
@@ -89,5 +89,7 @@ def authorise_pixel(tx: Tx, pixel_id: int, db_id: int, cache: AuthCache | None =
             raise NotFound(f"pixel_id: pixel {pixel_id} not found")
         if cache:
             cache.put(("pixel", pixel_id), pixel)
-    if pixel[2] is not None and pixel[2] != db_id:
-        raise Forbidden(f"pixel_id: pixel {pixel_id} belongs to database {pixel[2]}, not {db_id}")
+    if pixel.db_id is not None and pixel.db_id != db_id:
+        raise Forbidden(
+            f"pixel_id: pixel {pixel_id} belongs to database {pixel.db_id}, not {db_id}"
+        )

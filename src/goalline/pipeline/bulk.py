@@ -471,7 +471,7 @@ async def handle_import_batch(
 
 def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:
     """The batch-wide rules: a failure here refuses the whole request."""
-    required_id(req.db_id, "db_id")
+    db_id = required_id(req.db_id, "db_id")
     if req.data is None:
         raise InvalidRequest.field("data", "required: an array of profiles")
     if len(req.data) > MAX_ITEMS:
@@ -481,4 +481,4 @@ def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:
         raise InvalidRequest.field("matching", f"must be one of {', '.join(match.MATCHING_MODES)}")
     if req.field_name is not None:
         check_string("field_name", req.field_name)
-    return req.db_id, req.data, matching
+    return db_id, req.data, matching

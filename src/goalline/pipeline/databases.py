@@ -84,7 +84,6 @@ async def handle_list(deps: Deps, ctx: Context, req: DatabasesListRequest) -> di
 
 
 async def handle_fields_get(deps: Deps, ctx: Context, req: DatabaseFieldsRequest) -> dict[str, Any]:
-    required_id(req.db_id, "db_id")
-    db_id = req.db_id
+    db_id = required_id(req.db_id, "db_id")
     token_hash = ctx.token_hash()
     return {"data": await deps.store.read(lambda tx: fields_get(tx, token_hash, db_id))}

@@ -61,7 +61,9 @@ class Pending:
 
     def run(self, tx: Tx) -> dict[str, Any]:
         """The registration on its own: a group of one."""
-        ((value, error),) = register_group(tx, [self])
+        (outcome,) = register_group(tx, [self])
+        assert outcome is not None
+        value, error = outcome
         if error is not None:
             raise error
         assert isinstance(value, dict)
@@ -85,13 +87,13 @@ class _Group:
     """What the group's registrations share while they are planned."""
 
     tx: Tx
-    databases: dict[int, Any] = field(default_factory=dict)
+    databases: dict[int, q.Database | None] = field(default_factory=dict)
     #: Profiles created by earlier registrations of the group, by (database, kind, key): a
     #: later one with the same key finds them, as it would in a transaction of its own.
     created: dict[tuple[int, str, str], str] = field(default_factory=dict)
 
 
-def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome]:
+def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome | None]:
     """Store every registration of ``items`` in ``tx``; one outcome each, in order.
 
     An outcome that is an error was refused before anything of it was written. A 409 found
@@ -122,19 +124,20 @@ def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome]:
         ready.append((i, item, takes_over))
     group = _Group(tx)
     planned: list[_Planned] = []
-    for (i, item, takes_over), outcome in zip(ready, _plan_all(group, ready), strict=True):
-        if isinstance(outcome, ApiError):
-            outcomes[i] = (None, outcome)
+    for (i, item, takes_over), draft in zip(ready, _plan_all(group, ready), strict=True):
+        if isinstance(draft, ApiError):
+            outcomes[i] = (None, draft)
         else:
-            planned.append(_Planned(i, item, outcome, takes_over))
+            planned.append(_Planned(i, item, draft, takes_over))
     _write_group(tx, planned)
     for p in planned:
         assert p.registered is not None
         outcomes[p.index] = (p.registered.reply(), None)
     if twins:
-        for i, outcome in zip(twins, register_group(tx, [items[i] for i in twins]), strict=True):
+        again = register_group(tx, [items[i] for i in twins])
+        for i, outcome in zip(twins, again, strict=True):
             outcomes[i] = outcome
-    return [outcome for outcome in outcomes if outcome is not None]
+    return outcomes  # every one set: a registration is refused, replayed or written
 
 
 def _plan_all(group: _Group, ready: list[tuple[int, Pending, bool]]) -> list[EventDraft | ApiError]:

@@ -34,14 +34,28 @@ def create_database(tx: Tx, *, name: str, policy: str, db_id: int | None, now: s
     return db_id
 
 
-def get_database(tx: Tx, db_id: int) -> tuple[int, str, str] | None:
+class Database(NamedTuple):
+    id: int
+    name: str
+    #: What a registration for an unknown profile does: record, reject or create.
+    policy: str
+
+
+class Pixel(NamedTuple):
+    id: int
+    name: str
+    #: The database the pixel is bound to (None: any).
+    db_id: int | None
+
+
+def get_database(tx: Tx, db_id: int) -> Database | None:
     row = tx.one("SELECT id, name, unknown_profile FROM databases WHERE id = ?", (db_id,))
-    return None if row is None else (int(row[0]), row[1], row[2])
+    return None if row is None else Database(int(row[0]), row[1], row[2])
 
 
-def list_databases(tx: Tx) -> list[tuple[int, str, str]]:
+def list_databases(tx: Tx) -> list[Database]:
     rows = tx.all("SELECT id, name, unknown_profile FROM databases ORDER BY id")
-    return [(int(r[0]), r[1], r[2]) for r in rows]
+    return [Database(int(r[0]), r[1], r[2]) for r in rows]
 
 
 def set_policy(tx: Tx, db_id: int, policy: str) -> None:
@@ -69,9 +83,11 @@ def create_pixel(tx: Tx, *, name: str, db_id: int | None, pixel_id: int | None, 
     return pixel_id
 
 
-def get_pixel(tx: Tx, pixel_id: int) -> tuple[int, str, int | None] | None:
+def get_pixel(tx: Tx, pixel_id: int) -> Pixel | None:
     row = tx.one("SELECT id, name, db_id FROM pixels WHERE id = ?", (pixel_id,))
-    return None if row is None else (int(row[0]), row[1], None if row[2] is None else int(row[2]))
+    if row is None:
+        return None
+    return Pixel(int(row[0]), row[1], None if row[2] is None else int(row[2]))
 
 
 def create_token(tx: Tx, *, name: str, token_hash: str, db_ids: Sequence[int], now: str) -> int:
@@ -166,10 +182,11 @@ def add_keys(tx: Tx, db_id: int, profile_id: str, name: str, keys: Iterable[str]
 
 
 def key_owner(tx: Tx, db_id: int, name: str, key: str) -> str | None:
-    return tx.scalar(
+    owner: str | None = tx.scalar(
         "SELECT profile_id FROM profile_keys WHERE db_id = ? AND name = ? AND key = ? LIMIT 1",
         (db_id, name, key),
     )
+    return owner
 
 
 def drop_keys(tx: Tx, profile_id: str, name: str) -> None:
@@ -259,7 +276,7 @@ def forget_requests_before(tx: Tx, now: str, batch: int) -> int:
         "(SELECT key FROM request_log WHERE expires_at <= ? LIMIT ?)",
         (now, batch),
     )
-    return max(cursor.rowcount, 0)
+    return max(int(cursor.rowcount), 0)
 
 
 # -- goal events -------------------------------------------------------------------------------
