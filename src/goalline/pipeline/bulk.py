@@ -404,25 +404,14 @@ class Plan:
         }
 
     def stitch(self, tx: Tx) -> None:
-        """Attach events waiting for any key the batch indexed (tags never match events)."""
+        """Attach the events waiting for any key the batch indexed, all in one go (issue 11)."""
         if not self.profiles or not q.any_waiting(tx, self.db_id):
             return
         owners: dict[tuple[str, str], dict[str, str]] = {}
         for profile_id, planned in self.profiles.items():
             for name, (kind, keys) in planned.keys.items():
-                if self.fields.get(name) != "tags":
-                    slot = owners.setdefault((kind, name), {})
-                    slot.update(dict.fromkeys(keys, profile_id))
-        for (kind, name), by_key in owners.items():
-            for key in sorted(q.waiting_keys(tx, self.db_id, kind, name, list(by_key))):
-                stitch.attach(
-                    tx,
-                    db_id=self.db_id,
-                    kind=kind,
-                    field=name,
-                    keys=[key],
-                    profile_id=by_key[key],
-                )
+                owners.setdefault((kind, name), {}).update(dict.fromkeys(keys, profile_id))
+        stitch.attach_all(tx, db_id=self.db_id, fields=self.fields, owners=owners)
 
 
 # -- profiles/import_batch --------------------------------------------------------------------

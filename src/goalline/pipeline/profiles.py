@@ -192,6 +192,7 @@ def save(
     tx: Tx, *, db_id: int, profile_id: str, data: dict[str, Any], fields: dict[str, str], now: str
 ) -> None:
     """Write clean ``data`` onto a profile, re-index its keys and stitch waiting events."""
+    owners: dict[tuple[str, str], dict[str, str]] = {}
     for kind, name, keys in index_keys(fields, data):
         q.drop_keys(tx, profile_id, name)
         if not q.add_keys(tx, db_id, profile_id, name, keys):
@@ -201,9 +202,9 @@ def save(
             if owner is None:  # the other writer's transaction went away: try again
                 raise Retry()
             raise Conflict(f"data.{name}: already belongs to profile {owner} in database {db_id}")
-        if fields.get(name) != "tags":
-            # attach waiting events and replay their enrichment (issue 4)
-            stitch.attach(tx, db_id=db_id, kind=kind, field=name, keys=keys, profile_id=profile_id)
+        owners[(kind, name)] = dict.fromkeys(keys, profile_id)
+    # attach waiting events and replay their enrichment (issue 4; tags never match events)
+    stitch.attach_all(tx, db_id=db_id, fields=fields, owners=owners)
     for name, value in data.items():
         q.write_field(tx, profile_id, name, value, now, newer_only=False)
     q.touch_profile(tx, profile_id, now)

@@ -620,25 +620,12 @@ def any_waiting(tx: Tx, db_id: int) -> bool:
     )
 
 
-def waiting_keys(tx: Tx, db_id: int, kind: str, field: str, keys: Sequence[str]) -> set[str]:
-    """Which of ``keys`` (of ``kind``/``field``) have events waiting for a profile."""
-    found: set[str] = set()
-    for chunk in _chunks(sorted(set(keys)), _IN_CHUNK):
-        marks = ", ".join("?" * len(chunk))
-        rows = tx.all(
-            "SELECT DISTINCT match_key FROM goal_events WHERE db_id = ? AND profile_id IS NULL "
-            f"AND match_kind = ? AND match_field = ? AND match_key IN ({marks})",
-            (db_id, kind, field, *chunk),
-        )
-        found.update(r[0] for r in rows)
-    return found
-
-
-#: What stitching reads of a waiting event: enough to replay its profile enrichment.
+#: What stitching reads of a waiting event: its key, and enough to replay its profile
+#: enrichment.
 _WAITING_COLUMNS = (
-    "id", "event_at", "enrich_profile", "vendor", "browser", "os", "device", "client_ip",
-    "client_ip_v4", "client_ip_v6", "country", "region", "city", "zip", "time_zone", "lat",
-    "lon", "language",
+    "id", "match_key", "event_at", "enrich_profile", "vendor", "browser", "os", "device",
+    "client_ip", "client_ip_v4", "client_ip_v6", "country", "region", "city", "zip", "time_zone",
+    "lat", "lon", "language",
 )  # fmt: skip
 
 
@@ -662,11 +649,15 @@ def waiting_events(
     return out
 
 
-def set_events_profile(tx: Tx, event_ids: Sequence[int], profile_id: str) -> None:
-    for chunk in _chunks(list(event_ids), _IN_CHUNK):
-        marks = ", ".join("?" * len(chunk))
+def set_events_profile(tx: Tx, rows: Sequence[tuple[int, str]]) -> None:
+    """Give each (event id, profile id) of ``rows`` its profile: one UPDATE per 900 events,
+    whatever the number of profiles (the chunks go in event id order)."""
+    for chunk in _chunks(sorted(rows), _IN_CHUNK):
+        marks = ", ".join(["(?, ?)"] * len(chunk))
         tx.execute(
-            f"UPDATE goal_events SET profile_id = ? WHERE id IN ({marks})", (profile_id, *chunk)
+            "UPDATE goal_events SET profile_id = v.column2 "
+            f"FROM (VALUES {marks}) AS v WHERE goal_events.id = v.column1",
+            [value for row in chunk for value in row],
         )
 
 
