@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from goalline.errors import Unavailable
+from goalline.settings import Settings
 from goalline.storage.store import Batched, Retry, Store, Tx, open_store
 
 NOW = "2026-01-01T00:00:00.000000Z"
@@ -109,7 +110,7 @@ def test_full_write_queue_answers_503(kind: str, store: Store, tmp_path: Any) ->
     store.close()
     if kind == "sqlite":
         # SQLite units wait in the event loop's pending list until the flusher runs.
-        store = open_store(str(tmp_path / "q.db"), write_queue=2)
+        store = open_store(str(tmp_path / "q.db"), settings=Settings(write_queue=2))
         store.migrate()
 
         async def main() -> list[Any]:
@@ -121,7 +122,7 @@ def test_full_write_queue_answers_503(kind: str, store: Store, tmp_path: Any) ->
         refused = results[2]
     else:
         # PostgreSQL units wait in a queue for a writer thread; hold every writer busy.
-        store = open_store(store.location.target, pg_writers=1, write_queue=1)
+        store = open_store(store.location.target, settings=Settings(pg_writers=1, write_queue=1))
         gate, started = threading.Event(), threading.Event()
 
         def blocking(tx: Tx) -> None:

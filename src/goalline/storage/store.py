@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from goalline.errors import Unavailable
+from goalline.settings import Settings
 from goalline.storage.dialect import SQLITE, Dialect, Location, is_unavailable, locate
 
 T = TypeVar("T")
@@ -46,12 +47,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_RETRIES = 3
 _MAX_ROWID = 2**63 - 1
 BUSY_TIMEOUT_MS = 10_000
-DEFAULT_WRITE_BATCH = 256
-DEFAULT_WRITE_QUEUE = 4096
-DEFAULT_PG_POOL_SIZE = 8
-#: Measured on one host (docs/performance.md): each writer thread takes the GIL back after
-#: every round trip, so more writers mean smaller groups and more waiting for the GIL.
-DEFAULT_PG_WRITERS = 3
 
 
 class Retry(Exception):
@@ -191,17 +186,11 @@ class Store:
     dialect: Dialect
 
     def __init__(
-        self,
-        location: Location,
-        *,
-        writers: int,
-        readers: int,
-        write_batch: int = DEFAULT_WRITE_BATCH,
-        write_queue: int = DEFAULT_WRITE_QUEUE,
+        self, location: Location, settings: Settings, *, writers: int, readers: int
     ) -> None:
         self.location = location
-        self.write_batch = max(1, write_batch)
-        self._queue: queue.Queue[_Unit] = queue.Queue(maxsize=max(1, write_queue))
+        self.write_batch = max(1, settings.write_batch)
+        self._queue: queue.Queue[_Unit] = queue.Queue(maxsize=max(1, settings.write_queue))
         self._readers: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max(1, readers), thread_name_prefix=f"goalline-{self.dialect.name}-read"
         )
@@ -439,8 +428,8 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
 class SQLiteStore(Store):
     dialect = SQLITE
 
-    def __init__(self, location: Location, *, synchronous: str = "FULL", **kwargs: Any) -> None:
-        self._synchronous = synchronous
+    def __init__(self, location: Location, settings: Settings) -> None:
+        self._synchronous = settings.sqlite_synchronous
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -449,7 +438,7 @@ class SQLiteStore(Store):
         self._writer_lock = _WriterLock(
             None if location.target == ":memory:" else location.target + "-lock"
         )
-        super().__init__(location, writers=0, readers=2, **kwargs)
+        super().__init__(location, settings, writers=0, readers=2)
         self._max_pending = self._queue.maxsize
 
     def _connection(self) -> sqlite3.Connection:
@@ -650,21 +639,14 @@ class _WriterLock:
 
 
 class PostgresStore(Store):
-    def __init__(
-        self,
-        location: Location,
-        *,
-        pool_size: int = DEFAULT_PG_POOL_SIZE,
-        writers: int = DEFAULT_PG_WRITERS,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, location: Location, settings: Settings) -> None:
         from psycopg_pool import ConnectionPool
 
         from goalline.storage.dialect import POSTGRES
 
         self.dialect = POSTGRES
-        pool_size = max(2, pool_size)
-        writers = min(max(1, writers), pool_size - 1)  # at least one connection reads
+        pool_size = max(2, settings.pg_pool_size)
+        writers = min(max(1, settings.pg_writers), pool_size - 1)  # at least one connection reads
         readers = pool_size - writers
         import psycopg
 
@@ -678,7 +660,7 @@ class PostgresStore(Store):
             open=True,
             name="goalline",
         )
-        super().__init__(location, writers=writers, readers=readers, **kwargs)
+        super().__init__(location, settings, writers=writers, readers=readers)
         for thread in self._writers:
             thread.start()
 
@@ -713,25 +695,12 @@ def _configure(conn: Any) -> None:
     conn.prepared_max = PG_PREPARED_MAX
 
 
-def open_store(
-    database: str,
-    *,
-    synchronous: str = "FULL",
-    pool_size: int = DEFAULT_PG_POOL_SIZE,
-    pg_writers: int = DEFAULT_PG_WRITERS,
-    write_batch: int = DEFAULT_WRITE_BATCH,
-    write_queue: int = DEFAULT_WRITE_QUEUE,
-) -> Store:
-    """A Store for a ``--database`` value (not yet migrated)."""
+def open_store(database: str, settings: Settings | None = None) -> Store:
+    """A Store for a ``--database`` value (not yet migrated), set up by ``settings`` (its
+    write_batch, write_queue, sqlite_synchronous, pg_pool_size and pg_writers; None: the
+    defaults)."""
+    settings = Settings() if settings is None else settings
     location = locate(database)
     if location.dialect is SQLITE:
-        return SQLiteStore(
-            location, synchronous=synchronous, write_batch=write_batch, write_queue=write_queue
-        )
-    return PostgresStore(
-        location,
-        pool_size=pool_size,
-        writers=pg_writers,
-        write_batch=write_batch,
-        write_queue=write_queue,
-    )
+        return SQLiteStore(location, settings)
+    return PostgresStore(location, settings)
