@@ -44,13 +44,24 @@ T = TypeVar("T")
 log = logging.getLogger("goalline.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_RETRIES = 3
 _MAX_ROWID = 2**63 - 1
 BUSY_TIMEOUT_MS = 10_000
 
 
 class Retry(Exception):
     """Raised inside a unit of work to run it again from the start in a new transaction."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How often a unit of work runs before a lost race is answered with 503 (see run_unit)."""
+
+    #: Runs of a unit in all, the first included.
+    attempts: int = 3
+
+
+#: Every store's policy unless it is given another (``Store.retry``).
+DEFAULT_RETRY = RetryPolicy()
 
 
 class _Unbatch(Exception):
@@ -180,10 +191,45 @@ def _unavailable(exc: BaseException) -> Unavailable:
     return error
 
 
+def run_unit(
+    attempt: Callable[[], Any],
+    *,
+    policy: RetryPolicy,
+    is_conflict: Callable[[BaseException], bool],
+) -> Outcome:
+    """Run a unit of work under ``policy``, the one retry loop of every store.
+
+    ``attempt`` runs the unit once, in its own transaction or savepoint, which it undoes when
+    the unit raises. ``Retry``, or an exception ``is_conflict`` accepts (a PostgreSQL
+    serialization failure or deadlock), runs it again, up to ``policy.attempts`` runs in all;
+    then the outcome is a 503 "storage busy". Any other exception is the unit's outcome, except
+    a driver error meaning the storage is unavailable: that is raised, as Unavailable, because
+    whatever else shares the connection fails with it.
+    """
+    for number in range(1, policy.attempts + 1):
+        try:
+            return attempt(), None
+        except Retry:
+            log.debug("unit of work retried (attempt %d)", number)
+        except Exception as exc:
+            if is_conflict(exc):
+                continue
+            if is_unavailable(exc):
+                raise _unavailable(exc) from exc
+            return None, exc
+    return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+
+
+def _no_conflict(exc: BaseException) -> bool:
+    return False
+
+
 class Store:
     """Base: the write queue, group commit and the async bridge. Subclasses own connections."""
 
     dialect: Dialect
+    #: How often a unit that loses a race runs (see run_unit).
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def __init__(
         self, location: Location, settings: Settings, *, writers: int, readers: int
@@ -285,17 +331,14 @@ class Store:
         _finish([unit], [self._alone(unit)])
 
     def _alone(self, unit: _Unit) -> Outcome:
-        for attempt in range(MAX_RETRIES):
-            try:
-                return self._in_transaction(unit.fn), None
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-                continue
-            except BaseException as exc:
-                if self._is_conflict(exc):
-                    continue
-                return None, _unavailable(exc) if is_unavailable(exc) else exc
-        return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+        try:
+            return run_unit(
+                lambda: self._in_transaction(unit.fn),
+                policy=self.retry,
+                is_conflict=self._is_conflict,
+            )
+        except BaseException as exc:  # Unavailable, or what is no Exception: the unit's outcome
+            return None, exc
 
     def _run_group(self, tx: Tx, group: list[_Unit], *, batched: bool = True) -> list[Outcome]:
         """Every unit of a group in one open transaction: batched kinds first, one call per
@@ -332,20 +375,15 @@ class Store:
             for unit, outcome in zip(group, outcomes, strict=True)
         ]
 
-    def _run_unit(self, tx: Tx, unit: _Unit) -> tuple[Any, BaseException | None]:
-        for attempt in range(MAX_RETRIES):
-            try:
-                with tx.savepoint():
-                    return unit.fn(tx), None
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    raise  # the connection is gone: the whole group fails
-                if self._is_conflict(exc):
-                    continue
-                return None, exc
-        return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+    def _run_unit(self, tx: Tx, unit: _Unit) -> Outcome:
+        def attempt() -> Any:
+            with tx.savepoint():
+                return unit.fn(tx)
+
+        # In a group a conflict is not retried: psycopg's serialization and deadlock errors are
+        # OperationalErrors, which is_unavailable counts as "unavailable", so run_unit raises
+        # and the whole group fails (as before; only a unit alone retries them).
+        return run_unit(attempt, policy=self.retry, is_conflict=_no_conflict)
 
     def _is_conflict(self, exc: BaseException) -> bool:
         return False
@@ -554,16 +592,12 @@ class SQLiteStore(Store):
         if not write:
             return super().call(fn, write=False)
         assert not self._closed, "store is closed"
-        for attempt in range(MAX_RETRIES):
-            try:
-                return self._in_transaction(fn)
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    raise _unavailable(exc) from exc
-                raise
-        raise Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+        value, error = run_unit(
+            lambda: self._in_transaction(fn), policy=self.retry, is_conflict=self._is_conflict
+        )
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
 
     def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
         conn = self._connection()
