@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -243,6 +244,54 @@ def test_sqlite_writes_fail_cleanly_when_the_database_cannot_be_opened(tmp_path:
     assert results[0].text == "storage unavailable; nothing was recorded"
 
 
+def slow_write(started: threading.Event, seconds: float = 1.5) -> Any:
+    """A unit that holds the writer ``seconds`` inside its transaction."""
+
+    def unit(tx: Tx) -> int:
+        add_database(1)(tx)
+        started.set()
+        time.sleep(seconds)
+        return 1
+
+    return unit
+
+
+@pytest.mark.parametrize("how", ["large", "call"])
+def test_sqlite_reads_do_not_wait_behind_a_long_write(tmp_path: Any, how: str) -> None:
+    """While a 1.5 s write holds the writer (a ``large`` unit, or a ``call`` from another
+    thread), with a group and another large unit queued behind it, a read answers at once:
+    readers have threads and connections of their own, and nothing of a write waits on them."""
+    store = open_store(str(tmp_path / "r.db"))
+    store.migrate()
+
+    async def main() -> float:
+        started = threading.Event()
+        if how == "large":
+            slow = asyncio.ensure_future(store.write(slow_write(started), large=True))
+        else:
+            slow = asyncio.ensure_future(asyncio.to_thread(store.call, slow_write(started)))
+        assert await asyncio.to_thread(started.wait, 10)
+        behind = [
+            asyncio.ensure_future(store.write(add_database(2))),
+            asyncio.ensure_future(store.write(add_database(3), large=True)),
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in behind)  # one writer at a time: they wait for it
+        began = time.perf_counter()
+        assert await store.read(lambda tx: tx.scalar("SELECT 1")) == 1
+        waited = time.perf_counter() - began
+        assert await slow == 1
+        assert await asyncio.gather(*behind) == [2, 3]
+        return waited
+
+    try:
+        waited = asyncio.run(main())
+        assert ids(store) == [1, 2, 3]
+    finally:
+        store.close()
+    assert waited < 0.05
+
+
 def flaky(fails: int, db_id: int = 7) -> tuple[Any, list[int]]:
     """A unit that writes, then asks to be retried ``fails`` times; and its list of runs."""
     runs: list[int] = []
@@ -370,3 +419,38 @@ def test_postgres_conflicts_are_retried_alone(kind: str, store: Store) -> None:
 
     assert store.call(unit) == 7
     assert len(runs) == 3 and ids(store) == [7]
+
+
+def test_sqlite_writes_cancelled_while_waiting_give_the_writer_back(tmp_path: Any) -> None:
+    """A large write cancelled while it waits for its turn, and a loop that ends while its
+    group waits for another process's lock, leave the writer to the next write."""
+    path = str(tmp_path / "c.db")
+    store = open_store(path)
+    store.migrate()
+
+    async def cancelled_in_line() -> None:
+        started = threading.Event()
+        slow = asyncio.ensure_future(asyncio.to_thread(store.call, slow_write(started, 0.3)))
+        assert await asyncio.to_thread(started.wait, 10)
+        waiting = asyncio.ensure_future(store.write(add_database(2), large=True))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        assert await slow == 1
+        assert await asyncio.wait_for(store.write(add_database(3), large=True), 5) == 3
+
+    async def ended_while_locked_out() -> None:
+        write = asyncio.ensure_future(store.write(add_database(4)))
+        await asyncio.sleep(0.1)
+        assert not write.done()  # the group waits for the lock; asyncio.run cancels it
+
+    other = open_store(path)  # another process, as far as the lock file goes
+    try:
+        asyncio.run(cancelled_in_line())
+        other._writer_lock.acquire()  # type: ignore[attr-defined]
+        asyncio.run(ended_while_locked_out())
+        threading.Timer(0.2, other._writer_lock.release).start()  # type: ignore[attr-defined]
+        assert store.call(add_database(5)) == 5  # once the other process lets go
+        assert ids(store) == [1, 3, 5]
+    finally:
+        other.close()
+        store.close()
