@@ -73,14 +73,7 @@ class App:
 
 
 def open_migrated(settings: Settings) -> Store:
-    store = open_store(
-        settings.database,
-        synchronous=settings.sqlite_synchronous,
-        pool_size=settings.pg_pool_size,
-        pg_writers=settings.pg_writers,
-        write_batch=settings.write_batch,
-        write_queue=settings.write_queue,
-    )
+    store = open_store(settings.database, settings)
     applied = store.migrate()
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))

@@ -252,7 +252,7 @@ def migrate(database: str | None) -> None:
     settings = _settings(database=database)
     from goalline.storage.store import open_store
 
-    store = open_store(settings.database)
+    store = open_store(settings.database, settings)
     try:
         applied = store.migrate()
     finally:

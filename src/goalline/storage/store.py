@@ -1,22 +1,25 @@
 """The Store: runs units of work (plain functions of a Tx) in transactions, with group commit.
 
-``await store.write(fn)`` queues ``fn``; a writer thread takes every unit waiting in the queue
-(up to ``write_batch``), runs each inside its own SAVEPOINT of one transaction, commits once,
-and only then resolves each caller with its result or its exception. So replies are sent after
-their rows are durable (SPEC §2), a failing unit rolls back alone, and the cost of a commit
-(an fsync) is shared by every request that arrived meanwhile (issue 6). ``Retry`` raised by a
-unit re-runs it from its savepoint (a lost race on a unique key). The queue is bounded: when it
-is full, ``write`` answers 503 at once instead of letting memory grow.
+``await store.write(fn)`` queues ``fn``; a writer takes every unit waiting in the queue (up to
+``write_batch``), runs each inside its own SAVEPOINT of one transaction, commits once, and only
+then resolves each caller with its result or its exception. So replies are sent after their
+rows are durable (SPEC §2), a failing unit rolls back alone, and the cost of a commit (an fsync)
+is shared by every request that arrived meanwhile (issue 6). ``Retry`` raised by a unit re-runs
+it from its savepoint (a lost race on a unique key), as often as the store's RetryPolicy allows.
+The queue is bounded: when it is full, ``write`` answers 503 at once instead of letting memory
+grow.
 
 How a group runs differs by driver, because of the GIL. sqlite3 releases the GIL around every
 statement, so a writer thread would wait for the event loop's thread at each of a unit's ten
 or so statements (measured: 600 µs a unit under load). SQLite units therefore run on the event
-loop's own thread, where a statement costs microseconds; only ``BEGIN IMMEDIATE`` (which may
-wait for another process's lock) and ``COMMIT`` (the fsync) go to a thread, and new requests
-gather into the next group meanwhile. PostgreSQL statements wait on the network, so
-PostgreSQL has a few writer threads (``writers``), each drawing groups from the shared queue on
-its pooled connection. Reads use separate connections in both (SQLite's WAL lets them read while a
-write is under way).
+loop's own thread, where a statement costs microseconds; only what may block (waiting for
+another process's turn, a ``BEGIN IMMEDIATE`` that must wait, ``COMMIT``'s fsync) goes to the
+writer's own thread, and new requests gather into the next group meanwhile. SQLite has one
+writer connection, used by one writer at a time: a group, a ``large`` unit or a ``call`` (the
+last two run on the writer's thread). PostgreSQL statements wait on the network, so PostgreSQL
+has a few writer threads (``pg_writers``), each drawing groups from the shared queue on its
+pooled connection. Reads run on reader threads with connections of their own in both (SQLite's
+WAL lets them read while a write is under way), so a read never waits for a write.
 """
 
 from __future__ import annotations
@@ -30,32 +33,39 @@ import os
 import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from goalline.errors import Unavailable
+from goalline.settings import Settings
 from goalline.storage.dialect import SQLITE, Dialect, Location, is_unavailable, locate
 
 T = TypeVar("T")
 log = logging.getLogger("goalline.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_RETRIES = 3
 _MAX_ROWID = 2**63 - 1
 BUSY_TIMEOUT_MS = 10_000
-DEFAULT_WRITE_BATCH = 256
-DEFAULT_WRITE_QUEUE = 4096
-DEFAULT_PG_POOL_SIZE = 8
-#: Measured on one host (docs/performance.md): each writer thread takes the GIL back after
-#: every round trip, so more writers mean smaller groups and more waiting for the GIL.
-DEFAULT_PG_WRITERS = 3
 
 
 class Retry(Exception):
     """Raised inside a unit of work to run it again from the start in a new transaction."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How often a unit of work runs before a lost race is answered with 503 (see run_unit)."""
+
+    #: Runs of a unit in all, the first included.
+    attempts: int = 3
+
+
+#: Every store's policy unless it is given another (``Store.retry``).
+DEFAULT_RETRY = RetryPolicy()
 
 
 class _Unbatch(Exception):
@@ -136,7 +146,7 @@ class _Savepoint:
     def __enter__(self) -> None:
         self._tx.execute(f"SAVEPOINT {self._name}")
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> Literal[False]:
         if kind is None:
             self._tx.execute(f"RELEASE SAVEPOINT {self._name}")
         else:
@@ -185,23 +195,52 @@ def _unavailable(exc: BaseException) -> Unavailable:
     return error
 
 
+def run_unit(
+    attempt: Callable[[], Any],
+    *,
+    policy: RetryPolicy,
+    is_conflict: Callable[[BaseException], bool],
+) -> Outcome:
+    """Run a unit of work under ``policy``, the one retry loop of every store.
+
+    ``attempt`` runs the unit once, in its own transaction or savepoint, which it undoes when
+    the unit raises. ``Retry``, or an exception ``is_conflict`` accepts (a PostgreSQL
+    serialization failure or deadlock), runs it again, up to ``policy.attempts`` runs in all;
+    then the outcome is a 503 "storage busy". Any other exception is the unit's outcome, except
+    a driver error meaning the storage is unavailable: that is raised, as Unavailable, because
+    whatever else shares the connection fails with it.
+    """
+    for number in range(1, policy.attempts + 1):
+        try:
+            return attempt(), None
+        except Retry:
+            log.debug("unit of work retried (attempt %d)", number)
+        except Exception as exc:
+            if is_conflict(exc):
+                continue
+            if is_unavailable(exc):
+                raise _unavailable(exc) from exc
+            return None, exc
+    return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+
+
+def _no_conflict(exc: BaseException) -> bool:
+    return False
+
+
 class Store:
     """Base: the write queue, group commit and the async bridge. Subclasses own connections."""
 
     dialect: Dialect
+    #: How often a unit that loses a race runs (see run_unit).
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def __init__(
-        self,
-        location: Location,
-        *,
-        writers: int,
-        readers: int,
-        write_batch: int = DEFAULT_WRITE_BATCH,
-        write_queue: int = DEFAULT_WRITE_QUEUE,
+        self, location: Location, settings: Settings, *, writers: int, readers: int
     ) -> None:
         self.location = location
-        self.write_batch = max(1, write_batch)
-        self._queue: queue.Queue[_Unit] = queue.Queue(maxsize=max(1, write_queue))
+        self.write_batch = max(1, settings.write_batch)
+        self._queue: queue.Queue[_Unit] = queue.Queue(maxsize=max(1, settings.write_queue))
         self._readers: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max(1, readers), thread_name_prefix=f"goalline-{self.dialect.name}-read"
         )
@@ -296,17 +335,14 @@ class Store:
         _finish([unit], [self._alone(unit)])
 
     def _alone(self, unit: _Unit) -> Outcome:
-        for attempt in range(MAX_RETRIES):
-            try:
-                return self._in_transaction(unit.fn), None
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-                continue
-            except BaseException as exc:
-                if self._is_conflict(exc):
-                    continue
-                return None, _unavailable(exc) if is_unavailable(exc) else exc
-        return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+        try:
+            return run_unit(
+                lambda: self._in_transaction(unit.fn),
+                policy=self.retry,
+                is_conflict=self._is_conflict,
+            )
+        except BaseException as exc:  # Unavailable, or what is no Exception: the unit's outcome
+            return None, exc
 
     def _run_group(self, tx: Tx, group: list[_Unit], *, batched: bool = True) -> list[Outcome]:
         """Every unit of a group in one open transaction: batched kinds first, one call per
@@ -343,20 +379,15 @@ class Store:
             for unit, outcome in zip(group, outcomes, strict=True)
         ]
 
-    def _run_unit(self, tx: Tx, unit: _Unit) -> tuple[Any, BaseException | None]:
-        for attempt in range(MAX_RETRIES):
-            try:
-                with tx.savepoint():
-                    return unit.fn(tx), None
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    raise  # the connection is gone: the whole group fails
-                if self._is_conflict(exc):
-                    continue
-                return None, exc
-        return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+    def _run_unit(self, tx: Tx, unit: _Unit) -> Outcome:
+        def attempt() -> Any:
+            with tx.savepoint():
+                return unit.fn(tx)
+
+        # In a group a conflict is not retried: psycopg's serialization and deadlock errors are
+        # OperationalErrors, which is_unavailable counts as "unavailable", so run_unit raises
+        # and the whole group fails (as before; only a unit alone retries them).
+        return run_unit(attempt, policy=self.retry, is_conflict=_no_conflict)
 
     def _is_conflict(self, exc: BaseException) -> bool:
         return False
@@ -379,7 +410,7 @@ class Store:
     # -- lifecycle ----------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply pending migrations (yoyo, locked against concurrent nodes); return their ids."""
-        from yoyo import get_backend, read_migrations
+        from yoyo import get_backend, read_migrations  # type: ignore[import-untyped]
 
         backend = get_backend(self.location.yoyo_url)
         migrations = read_migrations(str(MIGRATIONS))
@@ -437,11 +468,20 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
 
 
 class SQLiteStore(Store):
+    """SQLite: one writer connection, taken in turns (_Turn) by one writer at a time, and a
+    connection per reader thread.
+
+    A group's units run on the event loop's thread, on the writer connection; whatever of a
+    write may block runs on the writer's own thread (``_writer_thread``, one): waiting for
+    another process's turn (_WriterLock), a ``BEGIN IMMEDIATE`` that must wait, ``COMMIT``,
+    and the whole of a ``large`` unit or a ``call``. The reader threads only ever read.
+    """
+
     dialect = SQLITE
 
-    def __init__(self, location: Location, *, synchronous: str = "FULL", **kwargs: Any) -> None:
-        self._synchronous = synchronous
-        self._local = threading.local()
+    def __init__(self, location: Location, settings: Settings) -> None:
+        self._synchronous = settings.sqlite_synchronous
+        self._local = threading.local()  # each reader thread's connection
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._pending: list[_Unit] = []
@@ -449,23 +489,41 @@ class SQLiteStore(Store):
         self._writer_lock = _WriterLock(
             None if location.target == ":memory:" else location.target + "-lock"
         )
-        super().__init__(location, writers=0, readers=2, **kwargs)
+        #: Whose turn it is to use ``_writer_conn`` (and ``_writer_lock``) in this process.
+        self._turn = _Turn()
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="goalline-sqlite-write")
+        super().__init__(location, settings, writers=0, readers=2)
         self._max_pending = self._queue.maxsize
 
-    def _connection(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
+        # Used by one thread at a time, but not always the same one (the writer's: the loop's
+        # and the writer thread; any: close), hence check_same_thread=False.
+        conn = sqlite3.connect(
+            self.location.target,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.location.target, isolation_level=None, timeout=10, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            conn = self._local.conn = self._open()
         return conn
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The writer connection; only whoever has the turn calls this."""
+        if self._writer_conn is None:
+            self._writer_conn = self._open()
+        return self._writer_conn
 
     async def write(
         self, fn: Callable[[Tx], T], *, large: bool = False, batch: Batched | None = None
@@ -473,57 +531,84 @@ class SQLiteStore(Store):
         """Queue ``fn`` for the next group; the loop's flusher runs and commits it.
 
         A ``large`` unit (a 10,000-item batch takes about a second) would stall every other
-        request on the loop, so it gets its own transaction on a thread; SQLite's write lock
-        orders it with the groups.
+        request on the loop, so it gets its own transaction on the writer's thread, in its turn
+        between groups.
         """
         assert not self._closed, "store is closed"
         if large:
-            assert self._readers is not None
-            return await asyncio.get_running_loop().run_in_executor(self._readers, self.call, fn)
+            await self._turn.take()
+            return await asyncio.wrap_future(self._write_alone(fn))
         if len(self._pending) >= self._max_pending:
             raise Unavailable("storage: write queue full; nothing was recorded", retry_after=1)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Unit(fn, lambda value, error: _settle(future, value, error), batch))
         if loop not in self._flushing:  # one flusher per loop; it keeps the task referenced
-            self._flushing[loop] = loop.create_task(self._flush(loop))
+            self._flushing[loop] = loop.create_task(self._flush())
         return await future
 
-    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+    def call(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+        """Synchronous form for the CLI and tests: a write runs on the writer's thread in its
+        turn (this thread waits for it), a read on a reader thread."""
+        if not write:
+            return super().call(fn, write=False)
+        assert not self._closed, "store is closed"
         try:
-            conn = self._connection()  # this loop thread's connection
-        except Exception as exc:  # cannot open the database: every waiting unit hears why
-            self._flushing.pop(loop, None)
-            group, self._pending[:] = list(self._pending), []
-            for unit in group:
-                unit.done(None, _unavailable(exc) if is_unavailable(exc) else exc)
-            return
-        tx = Tx(conn, SQLITE)
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop in self._flushing:  # its group would wait for this thread: never to end
+            raise RuntimeError("store.call() on an event loop that is writing: await write()")
+        self._turn.wait()
+        return self._write_alone(fn).result()
+
+    def _write_alone(self, fn: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+        """Run ``fn`` in a transaction of its own on the writer's thread. The caller has the
+        turn; it passes on as soon as ``fn`` is done (or will not run: cancelled)."""
+        try:
+            job = self._writer_thread.submit(self._alone_on_writer_thread, fn)
+        except BaseException:
+            self._turn.release()
+            raise
+        job.add_done_callback(self._release_if_cancelled)
+        return job
+
+    def _release_if_cancelled(self, job: concurrent.futures.Future[Any]) -> None:
+        if job.cancelled():  # it never ran (its caller was cancelled first)
+            self._turn.release()
+
+    def _alone_on_writer_thread(self, fn: Callable[[Tx], T]) -> T:
+        try:
+            value, error = run_unit(
+                lambda: self._in_transaction(fn), policy=self.retry, is_conflict=self._is_conflict
+            )
+        finally:
+            self._turn.release()
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                await self._turn.take()
+                try:
+                    conn = self._writer_connection()
+                except Exception as exc:  # cannot open the database: every waiting unit hears why
+                    self._turn.release()
+                    group, self._pending[:] = list(self._pending), []
+                    for unit in group:
+                        unit.done(None, _unavailable(exc) if is_unavailable(exc) else exc)
+                    return
                 group = self._pending[: self.write_batch]
                 del self._pending[: self.write_batch]
                 try:
-                    await self._take_turn(loop)
-                    try:
-                        await self._begin(loop, conn)
-                        try:
-                            outcomes = self._run_group(tx, group)
-                        except _Unbatch:  # undo the batch's writes; the group again, unit by unit
-                            conn.execute("ROLLBACK")
-                            await self._begin(loop, conn)
-                            outcomes = self._run_group(tx, group, batched=False)
-                        await loop.run_in_executor(self._readers, conn.execute, "COMMIT")
-                    finally:
-                        try:
-                            if conn.in_transaction:
-                                conn.execute("ROLLBACK")
-                        finally:  # even if the rollback fails: other workers wait for it
-                            self._writer_lock.release()
+                    outcomes = await self._commit_group_here(conn, group)
                 except BaseException as exc:
-                    error = _unavailable(exc) if is_unavailable(exc) else exc
+                    failed = _unavailable(exc) if is_unavailable(exc) else exc
                     for unit in group:
-                        unit.done(None, error)
+                        unit.done(None, failed)
                     if not isinstance(exc, Exception):
                         raise
                     continue
@@ -533,22 +618,59 @@ class SQLiteStore(Store):
         finally:
             self._flushing.pop(loop, None)
 
-    async def _take_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait for this process's turn to write (see _WriterLock): at once when no other process
-        is writing, else on a thread that the kernel wakes when the other one is done."""
-        if self._writer_lock.try_acquire():
-            return
-        waiting = loop.run_in_executor(self._readers, self._writer_lock.acquire)
-        try:
-            await asyncio.shield(waiting)
-        except asyncio.CancelledError:  # the thread still gets the lock: give it back then
-            waiting.add_done_callback(lambda f: f.exception() or self._writer_lock.release())
-            raise
+    async def _commit_group_here(
+        self, conn: sqlite3.Connection, group: list[_Unit]
+    ) -> list[Outcome]:
+        """Run ``group`` in one transaction, its units on this (the loop's) thread, and commit
+        it. The caller has the turn; it passes on at the end, even on error or cancellation."""
+        job: concurrent.futures.Future[Any] | None = None
 
-    async def _begin(self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection) -> None:
+        def on_writer_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+            nonlocal job
+            job = self._writer_thread.submit(fn, *args)
+            return asyncio.wrap_future(job)
+
+        try:
+            # Another process's turn: wait on the writer's thread, which the kernel wakes when
+            # that process is done; at once on this thread when no other process is writing.
+            if not self._writer_lock.try_acquire():
+                await on_writer_thread(self._writer_lock.acquire)
+            tx = Tx(conn, SQLITE)
+            await self._begin(conn, on_writer_thread)
+            try:
+                outcomes = self._run_group(tx, group)
+            except _Unbatch:  # undo the batch's writes; the group again, unit by unit
+                conn.execute("ROLLBACK")
+                await self._begin(conn, on_writer_thread)
+                outcomes = self._run_group(tx, group, batched=False)
+            await on_writer_thread(conn.execute, "COMMIT")
+            return outcomes
+        finally:
+            if job is not None and not job.done():
+                # Cancelled while the writer's thread works on the connection: end the turn
+                # on that thread once it is done.
+                job.add_done_callback(lambda _: self._end_group(conn))
+            else:
+                self._end_group(conn)
+
+    def _end_group(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:  # even if the rollback fails: other writers wait for these
+            try:
+                self._writer_lock.release()
+            finally:
+                self._turn.release()
+
+    async def _begin(
+        self,
+        conn: sqlite3.Connection,
+        on_writer_thread: Callable[[Callable[..., Any], str], asyncio.Future[Any]],
+    ) -> None:
         """BEGIN IMMEDIATE on the loop's thread when the write lock is free (it nearly always
         is: this process is the only writer), saving two thread hand-offs a group; if another
-        process holds the lock, wait for it on a thread, as the busy timeout may sleep."""
+        program holds it, wait for it on the writer's thread, as the busy timeout may sleep."""
         conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -558,37 +680,27 @@ class SQLiteStore(Store):
                 raise
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await loop.run_in_executor(self._readers, conn.execute, "BEGIN IMMEDIATE")
-
-    def call(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
-        """Synchronous form for the CLI and tests: a transaction on this thread's connection."""
-        if not write:
-            return super().call(fn, write=False)
-        assert not self._closed, "store is closed"
-        for attempt in range(MAX_RETRIES):
-            try:
-                return self._in_transaction(fn)
-            except Retry:
-                log.debug("unit of work retried (attempt %d)", attempt + 1)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    raise _unavailable(exc) from exc
-                raise
-        raise Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
+        await on_writer_thread(conn.execute, "BEGIN IMMEDIATE")
 
     def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        """One run of ``fn`` in a transaction of its own (on the writer's thread, in its turn),
+        holding this process's writer lock from BEGIN to COMMIT like a group."""
+        conn = self._writer_connection()
+        self._writer_lock.acquire()
         try:
-            result = fn(Tx(conn, SQLITE))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(Tx(conn, SQLITE))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._writer_lock.release()
         return result
 
     def _read_transaction(self, fn: Callable[[Tx], T]) -> T:
-        conn = self._connection()
+        conn = self._reader_connection()
         conn.execute("BEGIN")
         try:
             return fn(Tx(conn, SQLITE))
@@ -597,22 +709,79 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         super().close()
+        self._writer_thread.shutdown(wait=True)
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+            self._writer_conn = None
         self._writer_lock.close()
+
+
+class _Turn:
+    """Whose turn it is to write, within one process: one holder at a time, the others in the
+    order they asked. An event loop waits for its turn without blocking its thread; a plain
+    thread (``call``) blocks. The holder ends its turn with ``release``, passing it on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+        self._waiting: deque[concurrent.futures.Future[None]] = deque()
+
+    def _ask(self) -> concurrent.futures.Future[None] | None:
+        """None when the turn is the caller's now, else a future set when it is."""
+        with self._lock:
+            if not self._held:
+                self._held = True
+                return None
+            waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._waiting.append(waiter)
+            return waiter
+
+    async def take(self) -> None:
+        waiter = self._ask()
+        if waiter is None:
+            return
+        try:
+            await asyncio.wrap_future(waiter)
+        except BaseException:  # cancelled: give the turn back if it came meanwhile
+            if not waiter.cancel():
+                self.release()
+            raise
+
+    def wait(self) -> None:
+        waiter = self._ask()
+        if waiter is None:
+            return
+        try:
+            waiter.result()
+        except BaseException:
+            if not waiter.cancel():
+                self.release()
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            while self._waiting:
+                waiter = self._waiting.popleft()
+                if waiter.set_running_or_notify_cancel():  # not cancelled: its turn now
+                    break
+            else:
+                self._held = False
+                return
+        waiter.set_result(None)
 
 
 class _WriterLock:
     """Whose turn it is to write a SQLite file, among Goalline's processes (``--workers``).
 
-    A process holds an ``flock`` on ``<database>-lock`` from ``BEGIN IMMEDIATE`` to ``COMMIT``.
-    Without it, a process that finds the file's write lock taken waits in SQLite's busy
-    handler, which polls with sleeps of up to 100 ms: with two workers, ``json-1goal`` had a
-    p99 of 530 ms. A process waiting on the flock is woken by the kernel as soon as the other
-    one commits. Other SQLite writers (the CLI, a bulk import's own transactions) do not take
-    it, and still wait for the write lock through the busy timeout.
+    A process holds an ``flock`` on ``<database>-lock`` from ``BEGIN IMMEDIATE`` to ``COMMIT``
+    of every write (a group, a ``large`` unit, a ``call``: the CLI's too). Without it, a
+    process that finds the file's write lock taken waits in SQLite's busy handler, which polls
+    with sleeps of up to 100 ms: with two workers, ``json-1goal`` had a p99 of 530 ms. A
+    process waiting on the flock is woken by the kernel as soon as the other one commits.
+    Other programs writing the file do not take it; Goalline waits for them through the busy
+    timeout.
     """
 
     def __init__(self, path: str | None) -> None:
@@ -650,21 +819,14 @@ class _WriterLock:
 
 
 class PostgresStore(Store):
-    def __init__(
-        self,
-        location: Location,
-        *,
-        pool_size: int = DEFAULT_PG_POOL_SIZE,
-        writers: int = DEFAULT_PG_WRITERS,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, location: Location, settings: Settings) -> None:
         from psycopg_pool import ConnectionPool
 
         from goalline.storage.dialect import POSTGRES
 
         self.dialect = POSTGRES
-        pool_size = max(2, pool_size)
-        writers = min(max(1, writers), pool_size - 1)  # at least one connection reads
+        pool_size = max(2, settings.pg_pool_size)
+        writers = min(max(1, settings.pg_writers), pool_size - 1)  # at least one connection reads
         readers = pool_size - writers
         import psycopg
 
@@ -678,7 +840,7 @@ class PostgresStore(Store):
             open=True,
             name="goalline",
         )
-        super().__init__(location, writers=writers, readers=readers, **kwargs)
+        super().__init__(location, settings, writers=writers, readers=readers)
         for thread in self._writers:
             thread.start()
 
@@ -713,25 +875,12 @@ def _configure(conn: Any) -> None:
     conn.prepared_max = PG_PREPARED_MAX
 
 
-def open_store(
-    database: str,
-    *,
-    synchronous: str = "FULL",
-    pool_size: int = DEFAULT_PG_POOL_SIZE,
-    pg_writers: int = DEFAULT_PG_WRITERS,
-    write_batch: int = DEFAULT_WRITE_BATCH,
-    write_queue: int = DEFAULT_WRITE_QUEUE,
-) -> Store:
-    """A Store for a ``--database`` value (not yet migrated)."""
+def open_store(database: str, settings: Settings | None = None) -> Store:
+    """A Store for a ``--database`` value (not yet migrated), set up by ``settings`` (its
+    write_batch, write_queue, sqlite_synchronous, pg_pool_size and pg_writers; None: the
+    defaults)."""
+    settings = Settings() if settings is None else settings
     location = locate(database)
     if location.dialect is SQLITE:
-        return SQLiteStore(
-            location, synchronous=synchronous, write_batch=write_batch, write_queue=write_queue
-        )
-    return PostgresStore(
-        location,
-        pool_size=pool_size,
-        writers=pg_writers,
-        write_batch=write_batch,
-        write_queue=write_queue,
-    )
+        return SQLiteStore(location, settings)
+    return PostgresStore(location, settings)
