@@ -38,7 +38,6 @@ from goalline.pipeline.context import hash_token
 from goalline.pipeline.enrich import enricher
 from goalline.pipeline.requests import RegisterRequest
 from goalline.settings import Settings
-from goalline.storage import queries as q
 from goalline.storage.store import Store, Tx, open_store
 
 DB_ID = 1
@@ -155,7 +154,7 @@ def import_batch(store: Store, addresses: list[str]) -> Counted:
             conn.set_trace_callback(lambda _: setattr(counted, "traced", counted.traced + 1))
         try:
             authorise_database(tx, hash_token(TOKEN), DB_ID)
-            fields = q.fields_of(tx, DB_ID)
+            fields = tx.fields_of(DB_ID)
             checked = bulk.check_items(
                 items, fields=fields, db_id=DB_ID, matching="email", field_name=None,
                 phone_region="",

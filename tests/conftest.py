@@ -167,9 +167,8 @@ def register(client: TestClient, seeded: Seeded, **fields: Any) -> httpx.Respons
 def events(
     store: Store, where: str = "1 = 1", params: tuple[Any, ...] = ()
 ) -> list[dict[str, Any]]:
-    from goalline.storage import queries as q
 
-    return store.call(lambda tx: q.events(tx, where, params), write=False)
+    return store.call(lambda tx: tx.events(where, params), write=False)
 
 
 # -- a real server process ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ from goalline.pipeline.context import Deps
 from goalline.pipeline.enrich import enricher
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
-from goalline.storage import queries as q
+from goalline.storage.ports import UnitOfWork
 from goalline.storage.store import Store, open_store
 from goalline.transport.http import GoallineHTTP
 from goalline.transport.ops import build_ops
@@ -43,6 +43,8 @@ class App:
     """
 
     deps: Deps
+    #: The store behind ``deps.store``: the App may close it (the pipeline sees only the port).
+    store: Store
     jobs: list[Job] = field(default_factory=list)
     #: Whether ``running`` closes the store on the way out (False for a store passed in).
     owns_store: bool = True
@@ -50,10 +52,6 @@ class App:
 
     def __post_init__(self) -> None:
         self.asgi = GoallineHTTP(self.deps, build_ops(self.deps, self.running))
-
-    @property
-    def store(self) -> Store:
-        return self.deps.store
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -65,11 +63,11 @@ class App:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.owns_store:
-                self.deps.store.close()
+                self.store.close()
 
     def close(self) -> None:
         """Close the store (for an App that was never run, e.g. in the CLI or tests)."""
-        self.deps.store.close()
+        self.store.close()
 
 
 def open_migrated(settings: Settings) -> Store:
@@ -77,7 +75,7 @@ def open_migrated(settings: Settings) -> Store:
     applied = store.migrate()
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
-    if store.call(q.autovacuum_off, write=False):
+    if store.call(lambda uow: uow.autovacuum_off(), write=False):
         log.warning(
             "PostgreSQL autovacuum is off: Goalline keeps its tables' planner statistics "
             "itself, but the dead rows that updates leave behind are only reclaimed by VACUUM "
@@ -109,7 +107,7 @@ def build(
         jobs.append(lambda: keep_statistics(deps))
     if settings.dedup_window > 0:
         jobs.append(lambda: forget_expired_requests(deps))
-    return App(deps, jobs, owns_store=owned)
+    return App(deps, store, jobs, owns_store=owned)
 
 
 def create_app() -> GoallineHTTP:
@@ -143,10 +141,10 @@ async def keep_statistics(deps: Deps, period: float = STATISTICS_SECONDS) -> Non
     rows, so it runs on a reader connection and no writer waits for it."""
     while True:
         try:
-            stale = await deps.store.read(q.stale_tables)
+            stale = await deps.store.read(lambda uow: uow.stale_tables())
             if stale:
                 started = time.monotonic()
-                await deps.store.read(functools.partial(q.analyze, tables=stale))
+                await deps.store.read(functools.partial(_analyze, tables=stale))
                 log.info(
                     "analyzed %s (statistics were stale) in %.2f s",
                     ", ".join(stale),
@@ -163,7 +161,11 @@ async def forget_expired_requests(deps: Deps) -> None:
     while True:
         await asyncio.sleep(deps.settings.dedup_cleanup_seconds)
         try:
-            while await deps.store.write(lambda tx: dedupe.forget_expired(tx, deps.clock())):
+            while await deps.store.write(lambda uow: dedupe.forget_expired(uow, deps.clock())):
                 await asyncio.sleep(0)
         except Exception:  # storage down: try again next period
             log.warning("request-log cleanup failed; retrying later", exc_info=True)
+
+
+def _analyze(uow: UnitOfWork, tables: list[str]) -> None:
+    uow.analyze(tables)

@@ -315,8 +315,8 @@ def db_create(
 ) -> None:
     """Create a database."""
     new_id = store.call(
-        lambda tx: admin.create_database(
-            tx, name=name, policy=unknown_profile, db_id=db_id, now=_now()
+        lambda uow: admin.create_database(
+            uow, name=name, policy=unknown_profile, db_id=db_id, now=_now()
         )
     )
     _emit(
@@ -352,7 +352,7 @@ def db_list(store: Store, as_json: bool) -> None:
 @_admin
 def db_policy(store: Store, db_id: int, policy: str, as_json: bool) -> None:
     """Set what goals/register does when no profile matches."""
-    store.call(lambda tx: admin.set_policy(tx, db_id=db_id, policy=policy))
+    store.call(lambda uow: admin.set_policy(uow, db_id=db_id, policy=policy))
     _emit(
         as_json,
         {"id": db_id, "unknown_profile": policy},
@@ -382,7 +382,7 @@ def db_field() -> None:
 @_admin
 def db_field_add(store: Store, db_id: int, name: str, type_: str, as_json: bool) -> None:
     """Add a custom field to a database."""
-    store.call(lambda tx: admin.add_field(tx, db_id=db_id, name=name, type_=type_, now=_now()))
+    store.call(lambda uow: admin.add_field(uow, db_id=db_id, name=name, type_=type_, now=_now()))
     _emit(
         as_json,
         {"id": name, "db_id": db_id, "name": name, "type": type_},
@@ -407,7 +407,7 @@ def pixel_create(
 ) -> None:
     """Create a pixel."""
     new_id = store.call(
-        lambda tx: admin.create_pixel(tx, name=name, db_id=db_id, pixel_id=pixel_id, now=_now())
+        lambda uow: admin.create_pixel(uow, name=name, db_id=db_id, pixel_id=pixel_id, now=_now())
     )
     _emit(
         as_json,
@@ -439,7 +439,7 @@ def token_create(
 ) -> None:
     """Create an API token and print it once."""
     new = store.call(
-        lambda tx: admin.create_token(tx, name=name, db_ids=db_ids, value=value, now=_now())
+        lambda uow: admin.create_token(uow, name=name, db_ids=db_ids, value=value, now=_now())
     )
     scope = ", ".join(map(str, new.db_ids)) or "every database"
     _emit(

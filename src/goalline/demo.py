@@ -11,8 +11,7 @@ import msgspec
 
 from goalline.model import iso_utc
 from goalline.pipeline import admin, profiles
-from goalline.storage import queries as q
-from goalline.storage.store import Store, Tx
+from goalline.storage.ports import Store, UnitOfWork
 
 DEMO_DB_ID = 1
 DEMO_PIXEL_ID = 1
@@ -50,24 +49,24 @@ def seed(store: Store) -> Demo:
     return store.call(_seed)
 
 
-def _seed(tx: Tx) -> Demo:
+def _seed(uow: UnitOfWork) -> Demo:
     now = iso_utc(dt.datetime.now(dt.UTC))
-    created = q.get_database(tx, DEMO_DB_ID) is None
+    created = uow.get_database(DEMO_DB_ID) is None
     if created:
-        admin.create_database(tx, name="Demo shop", db_id=DEMO_DB_ID, now=now)
-        admin.add_field(tx, db_id=DEMO_DB_ID, name="CRM_ID", type_="string", now=now)
-        admin.add_field(tx, db_id=DEMO_DB_ID, name="interests", type_="tags", now=now)
-        admin.create_pixel(tx, name="Demo site", db_id=DEMO_DB_ID, pixel_id=DEMO_PIXEL_ID, now=now)
-        admin.create_token(tx, name="demo", db_ids=(DEMO_DB_ID,), value=DEMO_TOKEN, now=now)
-    fields = q.fields_of(tx, DEMO_DB_ID)
+        admin.create_database(uow, name="Demo shop", db_id=DEMO_DB_ID, now=now)
+        admin.add_field(uow, db_id=DEMO_DB_ID, name="CRM_ID", type_="string", now=now)
+        admin.add_field(uow, db_id=DEMO_DB_ID, name="interests", type_="tags", now=now)
+        admin.create_pixel(uow, name="Demo site", db_id=DEMO_DB_ID, pixel_id=DEMO_PIXEL_ID, now=now)
+        admin.create_token(uow, name="demo", db_ids=(DEMO_DB_ID,), value=DEMO_TOKEN, now=now)
+    fields = uow.fields_of(DEMO_DB_ID)
     ids: dict[str, str] = {}
     for data in DEMO_PROFILES:
-        found = q.find_profiles(tx, DEMO_DB_ID, "email", [data["email"]])
+        found = uow.find_profiles(DEMO_DB_ID, "email", [data["email"]])
         ids[data["email"]] = (
             found[0]
             if found
             else profiles.create(
-                tx,
+                uow,
                 db_id=DEMO_DB_ID,
                 data=profiles.clean_data(data, fields, DEMO_DB_ID, ""),
                 fields=fields,

@@ -44,8 +44,7 @@ from rich.text import Text
 from goalline.model import SYSTEM_FIELDS
 from goalline.pipeline import bulk
 from goalline.pipeline.profiles import BUILTIN_FIELDS
-from goalline.storage import queries as q
-from goalline.storage.store import Store
+from goalline.storage.ports import Store
 
 FileFormat = Literal["csv", "jsonl"]
 FORMATS: dict[str, FileFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -261,8 +260,8 @@ Progress = Callable[[int, int], None]
 def prepare(store: Store, job: Job) -> dict[str, str]:
     """Check the job against the database; return its custom fields."""
 
-    def read(tx: Any) -> tuple[bool, dict[str, str]]:
-        return q.get_database(tx, job.db_id) is not None, q.fields_of(tx, job.db_id)
+    def read(uow: Any) -> tuple[bool, dict[str, str]]:
+        return uow.get_database(job.db_id) is not None, uow.fields_of(job.db_id)
 
     if job.rejects_path.resolve() == job.path.resolve():
         raise ImportUsageError("--rejects must not be the file being imported")
@@ -369,8 +368,8 @@ class Writer:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         future = self._pool.submit(
             self.store.call,
-            lambda tx: bulk.apply_items(
-                tx, db_id=self.job.db_id, fields=self.fields, checked=checked, now=now
+            lambda uow: bulk.apply_items(
+                uow, db_id=self.job.db_id, fields=self.fields, checked=checked, now=now
             ),
         )
         self._pending = (batch, future)
@@ -398,7 +397,7 @@ class Writer:
                 self.summary.updated += 1
         self._written += 1
         if self._written & (self._written - 1) == 0:  # 1, 2, 4, 8, ... batches in
-            self.store.call(lambda tx: q.analyze(tx, q.PROFILE_TABLES))
+            self.store.call(lambda uow: uow.analyze_profile_tables())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

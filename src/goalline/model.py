@@ -41,6 +41,52 @@ class MatchKey:
         return f"{name} {self.value!r}"
 
 
+class Database(NamedTuple):
+    id: int
+    name: str
+    #: What a registration for an unknown profile does: record, reject or create.
+    policy: str
+
+
+class Pixel(NamedTuple):
+    id: int
+    name: str
+    #: The database the pixel is bound to (None: any).
+    db_id: int | None
+
+
+class HistoryPage(NamedTuple):
+    """One page of a profile's action history (subscribers/history_get)."""
+
+    db_id: int
+    profile_id: str
+    #: ``since <= event_at < until`` (fixed-width ISO text, so text order is time order).
+    since: str | None
+    until: str | None
+    #: (event_at, id) of the last event of the previous page: older ones only.
+    before: tuple[str, int] | None
+    limit: int
+
+
+class LogRow(NamedTuple):
+    """A request-log entry as a repeat reads it (pipeline/dedupe.py)."""
+
+    reply: str | None
+    reply_format: str | None
+    expires_at: str
+
+
+class LogEntry(NamedTuple):
+    """A request-log entry as it is written: the reply a repeat gets back, byte for byte."""
+
+    key: str
+    method: str
+    created_at: str
+    expires_at: str
+    reply_format: str
+    reply: str
+
+
 @dataclass(frozen=True)
 class TokenInfo:
     id: int

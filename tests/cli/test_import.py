@@ -12,7 +12,6 @@ from click.testing import CliRunner, Result
 
 from goalline.cli import main
 from goalline.importer import reason
-from goalline.storage import queries as q
 from goalline.storage.store import Store
 
 from conftest import Seeded, events, goalline
@@ -38,7 +37,7 @@ def profiles(store: Store) -> dict[str, dict[str, Any]]:
         ids = [r[0] for r in tx.all("SELECT id FROM profiles ORDER BY id")]
         out = {}
         for profile_id in ids:
-            fields = q.profile_fields(tx, profile_id)
+            fields = tx.profile_fields(profile_id)
             out[fields.get("email", profile_id)] = {"id": profile_id, **fields}
         return out
 

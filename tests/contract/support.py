@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx2 as httpx
 
-from goalline.storage import queries as q
 from goalline.storage.store import open_store
 
 from conftest import goalline
@@ -132,12 +131,12 @@ def stored_events(database: str, ids: Sequence[int] | None = None) -> list[dict[
     store = open_store(database)
     try:
         if ids is None:
-            return store.call(lambda tx: q.events(tx), write=False)
+            return store.call(lambda tx: tx.events(), write=False)
         if not ids:
             return []
         marks = ", ".join("?" * len(ids))
         where = f"id IN ({marks})"
-        return store.call(lambda tx: q.events(tx, where, tuple(ids)), write=False)
+        return store.call(lambda tx: tx.events(where, tuple(ids)), write=False)
     finally:
         store.close()
 

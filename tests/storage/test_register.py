@@ -361,7 +361,7 @@ def test_failed_unit_of_work_leaves_nothing(store: Store, seeded: Seeded) -> Non
 
     with pytest.raises(RuntimeError):
         store.call(half_done)
-    assert store.call(lambda tx: q.get_pixel(tx, 50), write=False) is None
+    assert store.call(lambda tx: tx.get_pixel(50), write=False) is None
 
 
 def test_two_profiles_cannot_share_an_email(client: TestClient, seeded: Seeded) -> None:

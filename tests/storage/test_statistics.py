@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from goalline.app import keep_statistics
-from goalline.storage import queries as q
 from goalline.storage.store import Store, Tx
 
 from conftest import POSTGRES_ONLY
@@ -26,10 +25,10 @@ PROFILES = 3000
 
 def _grow(tx: Tx) -> None:
     """PROFILES profiles with an email key each, as a bulk import leaves them."""
-    q.create_database(tx, name="stats", policy="record", db_id=1, now=NOW)
+    tx.create_database(name="stats", policy="record", db_id=1, now=NOW)
     ids = [f"p{i:05d}" for i in range(PROFILES)]
-    q.insert_profiles(tx, 1, ids, NOW)
-    q.insert_keys(tx, [(1, "email", f"user{i}@example.com", pid) for i, pid in enumerate(ids)])
+    tx.insert_profiles(1, ids, NOW)
+    tx.insert_keys([(1, "email", f"user{i}@example.com", pid) for i, pid in enumerate(ids)])
     if tx.dialect.name == "postgres":  # publish the row counts now, not at the next idle flush
         tx.execute("SELECT pg_stat_force_next_flush()")
 
@@ -37,7 +36,7 @@ def _grow(tx: Tx) -> None:
 def _stale_soon(store: Store, want: bool, seconds: float = 5.0) -> list[str]:
     deadline = time.monotonic() + seconds
     while True:
-        stale = store.call(q.stale_tables, write=False)
+        stale = store.call(lambda tx: tx.stale_tables(), write=False)
         if bool(stale) == want or time.monotonic() > deadline:
             return stale
         time.sleep(0.1)
@@ -69,8 +68,8 @@ def test_sqlite_has_no_stale_tables(tmp_path: Any) -> None:
     store.migrate()
     try:
         store.call(_grow)
-        assert store.call(q.stale_tables, write=False) == []
-        store.call(lambda tx: q.analyze(tx, ["profiles"]))  # a no-op there, and no error
+        assert store.call(lambda tx: tx.stale_tables(), write=False) == []
+        store.call(lambda tx: tx.analyze(["profiles"]))  # a no-op there, and no error
     finally:
         store.close()
 
@@ -86,7 +85,10 @@ def test_postgres_tables_grown_by_an_import_are_analyzed_and_lookups_use_the_key
     # Never analyzed: the planner expects about one key and filters the database's keys.
     assert "Filter" in pg_store.call(_lookup_plan, write=False)
 
-    asyncio.run(_run_job(pg_store, lambda: not pg_store.call(q.stale_tables, write=False)))
+    def fresh() -> bool:
+        return not pg_store.call(lambda tx: tx.stale_tables(), write=False)
+
+    asyncio.run(_run_job(pg_store, fresh))
 
     assert _stale_soon(pg_store, want=False) == []
     plan = pg_store.call(_lookup_plan, write=False)
@@ -98,7 +100,7 @@ def test_postgres_tables_grown_by_an_import_are_analyzed_and_lookups_use_the_key
 @POSTGRES_ONLY
 def test_analyze_refuses_other_tables(store: Store) -> None:
     with pytest.raises(ValueError, match="pg_class"):
-        store.call(lambda tx: q.analyze(tx, ["pg_class"]))
+        store.call(lambda tx: tx.analyze(["pg_class"]))
 
 
 def test_start_up_warns_when_postgres_autovacuum_is_off(
@@ -109,7 +111,7 @@ def test_start_up_warns_when_postgres_autovacuum_is_off(
     from goalline.app import open_migrated
     from goalline.settings import Settings
 
-    off = store.call(q.autovacuum_off, write=False)
+    off = store.call(lambda tx: tx.autovacuum_off(), write=False)
     if store.dialect.name == "postgres":
         shown = store.call(lambda tx: tx.scalar("SHOW autovacuum"), write=False)
         assert off == (shown == "off")

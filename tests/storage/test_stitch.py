@@ -304,7 +304,7 @@ def import_counted(store: Store, emails: list[str], seen: list[tuple[str, int]])
     """Import ``emails`` in one batch through the batch's unit of work; its statement count."""
 
     def work(tx: Tx) -> None:
-        fields = q.fields_of(tx, 1)
+        fields = tx.fields_of(1)
         checked = bulk.check_items(
             [{"email": email} for email in emails], fields=fields, db_id=1, matching="email",
             field_name=None, phone_region="",

@@ -13,8 +13,7 @@ from typing import Any
 from goalline.model import FIELD_TYPES, POLICIES
 from goalline.pipeline.context import hash_token
 from goalline.pipeline.profiles import BUILTIN_FIELDS
-from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.storage.ports import UnitOfWork
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -32,28 +31,28 @@ class NewToken:
 
 
 def create_database(
-    tx: Tx, *, name: str, policy: str = "record", db_id: int | None = None, now: str
+    uow: UnitOfWork, *, name: str, policy: str = "record", db_id: int | None = None, now: str
 ) -> int:
     if policy not in POLICIES:
         raise AdminError(
             f"unknown-profile policy {policy!r}: expected one of {', '.join(POLICIES)}"
         )
-    if db_id is not None and q.get_database(tx, db_id) is not None:
+    if db_id is not None and uow.get_database(db_id) is not None:
         raise AdminError(f"database {db_id} already exists")
-    return q.create_database(tx, name=name, policy=policy, db_id=db_id, now=now)
+    return uow.create_database(name=name, policy=policy, db_id=db_id, now=now)
 
 
-def set_policy(tx: Tx, *, db_id: int, policy: str) -> None:
+def set_policy(uow: UnitOfWork, *, db_id: int, policy: str) -> None:
     if policy not in POLICIES:
         raise AdminError(
             f"unknown-profile policy {policy!r}: expected one of {', '.join(POLICIES)}"
         )
-    _database(tx, db_id)
-    q.set_policy(tx, db_id, policy)
+    _database(uow, db_id)
+    uow.set_policy(db_id, policy)
 
 
-def add_field(tx: Tx, *, db_id: int, name: str, type_: str, now: str) -> None:
-    _database(tx, db_id)
+def add_field(uow: UnitOfWork, *, db_id: int, name: str, type_: str, now: str) -> None:
+    _database(uow, db_id)
     if type_ not in FIELD_TYPES:
         raise AdminError(f"field type {type_!r}: expected one of {', '.join(FIELD_TYPES)}")
     if not _FIELD_NAME.match(name) or name in BUILTIN_FIELDS:
@@ -61,44 +60,44 @@ def add_field(tx: Tx, *, db_id: int, name: str, type_: str, now: str) -> None:
             f"field name {name!r}: expected a letter then letters, digits or _ (at most 64), "
             f"not {' or '.join(BUILTIN_FIELDS)}"
         )
-    if name in q.fields_of(tx, db_id):
+    if name in uow.fields_of(db_id):
         raise AdminError(f"database {db_id} already has a field {name!r}")
-    q.add_field(tx, db_id=db_id, name=name, type_=type_, now=now)
+    uow.add_field(db_id=db_id, name=name, type_=type_, now=now)
 
 
 def create_pixel(
-    tx: Tx, *, name: str, db_id: int | None = None, pixel_id: int | None = None, now: str
+    uow: UnitOfWork, *, name: str, db_id: int | None = None, pixel_id: int | None = None, now: str
 ) -> int:
     if db_id is not None:
-        _database(tx, db_id)
-    if pixel_id is not None and q.get_pixel(tx, pixel_id) is not None:
+        _database(uow, db_id)
+    if pixel_id is not None and uow.get_pixel(pixel_id) is not None:
         raise AdminError(f"pixel {pixel_id} already exists")
-    return q.create_pixel(tx, name=name, db_id=db_id, pixel_id=pixel_id, now=now)
+    return uow.create_pixel(name=name, db_id=db_id, pixel_id=pixel_id, now=now)
 
 
 def create_token(
-    tx: Tx, *, name: str, db_ids: tuple[int, ...] = (), value: str | None = None, now: str
+    uow: UnitOfWork, *, name: str, db_ids: tuple[int, ...] = (), value: str | None = None, now: str
 ) -> NewToken:
     for db_id in db_ids:
-        _database(tx, db_id)
+        _database(uow, db_id)
     token = value if value is not None else secrets.token_hex(16)
     if not 1 <= len(token) <= 128 or token.strip() != token:
         raise AdminError("token value: expected 1 to 128 characters without surrounding spaces")
-    if q.token_exists(tx, hash_token(token)):
+    if uow.token_exists(hash_token(token)):
         raise AdminError("token value: already in use")
-    token_id = q.create_token(
-        tx, name=name, token_hash=hash_token(token), db_ids=tuple(db_ids), now=now
+    token_id = uow.create_token(
+        name=name, token_hash=hash_token(token), db_ids=tuple(db_ids), now=now
     )
     return NewToken(token_id, name, token, tuple(db_ids))
 
 
-def describe_databases(tx: Tx) -> list[dict[str, Any]]:
+def describe_databases(uow: UnitOfWork) -> list[dict[str, Any]]:
     return [
-        {"id": db_id, "name": name, "unknown_profile": policy, "fields": q.fields_of(tx, db_id)}
-        for db_id, name, policy in q.list_databases(tx)
+        {"id": db_id, "name": name, "unknown_profile": policy, "fields": uow.fields_of(db_id)}
+        for db_id, name, policy in uow.list_databases()
     ]
 
 
-def _database(tx: Tx, db_id: int) -> None:
-    if q.get_database(tx, db_id) is None:
+def _database(uow: UnitOfWork, db_id: int) -> None:
+    if uow.get_database(db_id) is None:
         raise AdminError(f"database {db_id} not found")

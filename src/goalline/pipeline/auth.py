@@ -14,9 +14,8 @@ from collections import OrderedDict
 from typing import Any
 
 from goalline.errors import Forbidden, NotFound, Unauthorized
-from goalline.model import TokenInfo
-from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.model import Database, TokenInfo
+from goalline.storage.ports import UnitOfWork
 
 
 class AuthCache:
@@ -43,10 +42,10 @@ class AuthCache:
                 self._entries.popitem(last=False)
 
 
-def authenticate(tx: Tx, token_hash: str, cache: AuthCache | None = None) -> TokenInfo:
+def authenticate(uow: UnitOfWork, token_hash: str, cache: AuthCache | None = None) -> TokenInfo:
     token = cache.get(("token", token_hash)) if cache else None
     if token is None:
-        token = q.token_by_hash(tx, token_hash)
+        token = uow.token_by_hash(token_hash)
         if token is None:
             raise Unauthorized("token: unknown API token")
         if cache:
@@ -55,11 +54,11 @@ def authenticate(tx: Tx, token_hash: str, cache: AuthCache | None = None) -> Tok
 
 
 def authorise_database(
-    tx: Tx,
+    uow: UnitOfWork,
     token_hash: str,
     db_id: int,
     cache: AuthCache | None = None,
-    read: dict[int, q.Database | None] | None = None,
+    read: dict[int, Database | None] | None = None,
 ) -> tuple[TokenInfo, str]:
     """The token and the database's unknown-profile policy; 401, 403 or 404 otherwise.
 
@@ -67,24 +66,26 @@ def authorise_database(
     database exists, so tokens cannot probe for other databases. ``read`` keeps the database
     rows already read in this transaction (a batch of registrations reads each once).
     """
-    token = authenticate(tx, token_hash, cache)
+    token = authenticate(uow, token_hash, cache)
     if not token.may_use(db_id):
         raise Forbidden(f"db_id: token {token.name!r} may not use database {db_id}")
     if read is None:
-        database = q.get_database(tx, db_id)
+        database = uow.get_database(db_id)
     elif db_id in read:
         database = read[db_id]
     else:
-        database = read[db_id] = q.get_database(tx, db_id)
+        database = read[db_id] = uow.get_database(db_id)
     if database is None:
         raise NotFound(f"db_id: database {db_id} not found")
     return token, database.policy
 
 
-def authorise_pixel(tx: Tx, pixel_id: int, db_id: int, cache: AuthCache | None = None) -> None:
+def authorise_pixel(
+    uow: UnitOfWork, pixel_id: int, db_id: int, cache: AuthCache | None = None
+) -> None:
     pixel = cache.get(("pixel", pixel_id)) if cache else None
     if pixel is None:
-        pixel = q.get_pixel(tx, pixel_id)
+        pixel = uow.get_pixel(pixel_id)
         if pixel is None:
             raise NotFound(f"pixel_id: pixel {pixel_id} not found")
         if cache:

@@ -39,10 +39,9 @@ from goalline.pipeline import dedupe, fastpath, match, profiles, stitch
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.profiles import MAX_PHONES, clean_data, index_keys
-from goalline.pipeline.requests import ProfileImportBatchRequest
+from goalline.pipeline.requests import MatchFields, ProfileImportBatchRequest
 from goalline.pipeline.validate import check_string, required_id
-from goalline.storage import queries as q
-from goalline.storage.store import Retry, Tx
+from goalline.storage.ports import Retry, UnitOfWork
 
 #: The profile fields whose keys belong to one profile only (storage's unique index).
 UNIQUE_FIELDS = ("email", "phones")
@@ -127,17 +126,17 @@ def check_items(
 
 
 def apply_items(
-    tx: Tx, *, db_id: int, fields: dict[str, str], checked: Checked, now: str
+    uow: UnitOfWork, *, db_id: int, fields: dict[str, str], checked: Checked, now: str
 ) -> list[ItemResult]:
-    """Plan and write checked items in ``tx``; one result per item, in item order."""
+    """Plan and write checked items in ``uow``; one result per item, in item order."""
     results: dict[int, ItemResult] = {i: ItemResult(error=e) for i, e in checked.errors.items()}
-    plan = Plan(tx, db_id, fields, checked.items)
+    plan = Plan(uow, db_id, fields, checked.items)
     for item in checked.items:
         try:
             results[item.index] = plan.add(item)
         except ApiError as exc:
             results[item.index] = ItemResult(error=at_item(exc, item.index, item.flat))
-    plan.write(tx, now)
+    plan.write(uow, now)
     return [results[i] for i in range(checked.size)]
 
 
@@ -230,7 +229,7 @@ def item_key(
         isinstance(raw_value, bool) or not isinstance(raw_value, (str, int, float))
     ):
         raise InvalidRequest.field("field_value", "must be a string or a number")
-    given = match.Ident(
+    given = MatchFields(
         matching=matching,
         email=ident.get("email"),
         phone=ident.get("phone"),
@@ -266,7 +265,9 @@ def _is_flat(raw: dict[str, Any]) -> bool:
 class Plan:
     """The batch's writes, planned item by item against the keys the batch mentions."""
 
-    def __init__(self, tx: Tx, db_id: int, fields: dict[str, str], items: list[Item]) -> None:
+    def __init__(
+        self, uow: UnitOfWork, db_id: int, fields: dict[str, str], items: list[Item]
+    ) -> None:
         self.db_id = db_id
         self.fields = fields
         self.profiles: dict[str, Planned] = {}
@@ -293,10 +294,10 @@ class Plan:
                 if name in item.data:
                     mentioned[name].update(match.key_texts(fields[name], item.data[name]))
         for name, keys in mentioned.items():
-            for key, profile_id in q.key_owners(tx, db_id, name, list(keys)) if keys else ():
+            for key, profile_id in uow.key_owners(db_id, name, list(keys)) if keys else ():
                 self.owners.setdefault((name, key), set()).add(profile_id)
                 self.held.setdefault(profile_id, {}).setdefault(name, set()).add(key)
-        self.known_ids = q.profiles_in_database_of(tx, db_id, wanted_ids) if wanted_ids else set()
+        self.known_ids = uow.profiles_in_database_of(db_id, wanted_ids) if wanted_ids else set()
         self._random = os.urandom(8 * len(items)).hex()
         self._created = 0
 
@@ -353,7 +354,7 @@ class Plan:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write(self, tx: Tx, now: str) -> None:
+    def write(self, uow: UnitOfWork, now: str) -> None:
         """Write the plan: profiles, keys, stitched events, then fields (as ``profiles.save``).
 
         Rows go in index order, which makes SQLite's B-tree inserts noticeably cheaper.
@@ -361,15 +362,15 @@ class Plan:
         ordered = sorted(self.profiles.items())
         created = [p for p, planned in ordered if planned.created]
         updated = [p for p, planned in ordered if not planned.created]
-        q.insert_profiles(tx, self.db_id, created, now)
-        unchanged = self.unchanged_keys(tx, updated)
+        uow.insert_profiles(self.db_id, created, now)
+        unchanged = self.unchanged_keys(uow, updated)
         reindexed: dict[str, list[str]] = {}
         for profile_id in updated:
             for name in self.profiles[profile_id].keys:
                 if (profile_id, name) not in unchanged:
                     reindexed.setdefault(name, []).append(profile_id)
         for name, profile_ids in reindexed.items():
-            q.drop_keys_of(tx, name, profile_ids)
+            uow.drop_keys_of(name, profile_ids)
         rows = sorted(
             (self.db_id, name, key, profile_id)
             for profile_id, planned in ordered
@@ -377,24 +378,23 @@ class Plan:
             if (profile_id, name) not in unchanged
             for key in keys
         )
-        if q.insert_keys(tx, rows) != len(rows):
+        if uow.insert_keys(rows) != len(rows):
             raise Retry()  # a concurrent writer took a unique key after we read the owners
-        self.stitch(tx)
-        q.write_fields(
-            tx,
+        self.stitch(uow)
+        uow.write_fields(
             [
                 (profile_id, name, text, now)
                 for profile_id, planned in ordered
                 for name, text in sorted(planned.fields.items())
             ],
         )
-        q.touch_profiles(tx, updated, now)
+        uow.touch_profiles(updated, now)
 
-    def unchanged_keys(self, tx: Tx, updated: list[str]) -> set[tuple[str, str]]:
+    def unchanged_keys(self, uow: UnitOfWork, updated: list[str]) -> set[tuple[str, str]]:
         """(profile, field) pairs whose index the plan leaves as it is: not rewritten, so a
         second import of the same file writes no keys at all."""
         held: dict[tuple[str, str], set[str]] = {}
-        for profile_id, name, key in q.keys_of_profiles(tx, updated) if updated else ():
+        for profile_id, name, key in uow.keys_of_profiles(updated) if updated else ():
             held.setdefault((profile_id, name), set()).add(key)
         return {
             (profile_id, name)
@@ -403,15 +403,15 @@ class Plan:
             if held.get((profile_id, name), set()) == set(keys)
         }
 
-    def stitch(self, tx: Tx) -> None:
+    def stitch(self, uow: UnitOfWork) -> None:
         """Attach the events waiting for any key the batch indexed, all in one go (issue 11)."""
-        if not self.profiles or not q.any_waiting(tx, self.db_id):
+        if not self.profiles or not uow.any_waiting(self.db_id):
             return
         owners: dict[tuple[str, str], dict[str, str]] = {}
         for profile_id, planned in self.profiles.items():
             for name, (kind, keys) in planned.keys.items():
                 owners.setdefault((kind, name), {}).update(dict.fromkeys(keys, profile_id))
-        stitch.attach_all(tx, db_id=self.db_id, fields=self.fields, owners=owners)
+        stitch.attach_all(uow, db_id=self.db_id, fields=self.fields, owners=owners)
 
 
 # -- profiles/import_batch --------------------------------------------------------------------
@@ -439,23 +439,23 @@ async def handle_import_batch(
             phone_region=region,
         )
 
-    def read(tx: Tx) -> dict[str, str]:
-        authorise_database(tx, token_hash, db_id)
-        return q.fields_of(tx, db_id)
+    def read(uow: UnitOfWork) -> dict[str, str]:
+        authorise_database(uow, token_hash, db_id)
+        return uow.fields_of(db_id)
 
     # The pure checks (most of the CPU time) run before the unit of work, off the event loop,
     # so the write transaction holds the lock only for planning and writing.
     fields = await deps.store.read(read)
     checked = await asyncio.to_thread(check, fields)
 
-    def work(tx: Tx) -> dict[str, Any]:
-        authorise_database(tx, token_hash, db_id)
-        current = q.fields_of(tx, db_id)
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        authorise_database(uow, token_hash, db_id)
+        current = uow.fields_of(db_id)
         again = checked if current == fields else check(current)  # a field added meanwhile
-        results = apply_items(tx, db_id=db_id, fields=current, checked=again, now=now)
+        results = apply_items(uow, db_id=db_id, fields=current, checked=again, now=now)
         return {"result": [r.reply() for r in results]}
 
-    return await deps.store.write(lambda tx: dedupe.once(tx, ctx.guard, work), large=True)
+    return await deps.store.write(lambda uow: dedupe.once(uow, ctx.guard, work), large=True)
 
 
 def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:

@@ -16,7 +16,7 @@ from goalline.pipeline.dedupe import Guard
 from goalline.pipeline.enrich import Enricher
 from goalline.pipeline.ratelimit import RateLimiter
 from goalline.settings import Settings
-from goalline.storage.store import Store
+from goalline.storage.ports import Store
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from goalline.pipeline.auth import authenticate, authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import DatabaseFieldsRequest, DatabasesListRequest
 from goalline.pipeline.validate import required_id
-from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.storage.ports import UnitOfWork
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -36,19 +35,19 @@ SYSTEM_TYPES: dict[str, str] = {
 
 
 def list_databases(
-    tx: Tx, token_hash: str, from_id: int, limit: int
+    uow: UnitOfWork, token_hash: str, from_id: int, limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
-    token = authenticate(tx, token_hash)
+    token = authenticate(uow, token_hash)
     visible = [
         {"id": db_id, "name": name, "unknown_profile": policy}
-        for db_id, name, policy in q.list_databases(tx)
+        for db_id, name, policy in uow.list_databases()
         if db_id > from_id and token.may_use(db_id)
     ]
     return visible[:limit], len(visible) > limit
 
 
-def fields_get(tx: Tx, token_hash: str, db_id: int) -> list[dict[str, Any]]:
-    authorise_database(tx, token_hash, db_id)
+def fields_get(uow: UnitOfWork, token_hash: str, db_id: int) -> list[dict[str, Any]]:
+    authorise_database(uow, token_hash, db_id)
     system = sorted(SYSTEM_FIELDS, key=_system_order)
     return [
         *({"name": name, "type": type_, "category": "system"} for name, type_ in BUILTIN),
@@ -58,7 +57,7 @@ def fields_get(tx: Tx, token_hash: str, db_id: int) -> list[dict[str, Any]]:
         ),
         *(
             {"name": name, "type": type_, "category": "custom"}
-            for name, type_ in q.fields_of(tx, db_id).items()
+            for name, type_ in uow.fields_of(db_id).items()
         ),
     ]
 
@@ -76,7 +75,7 @@ async def handle_list(deps: Deps, ctx: Context, req: DatabasesListRequest) -> di
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest.field("limit", f"must be between 1 and {MAX_LIMIT}")
     token_hash = ctx.token_hash()
-    rows, more = await deps.store.read(lambda tx: list_databases(tx, token_hash, from_id, limit))
+    rows, more = await deps.store.read(lambda uow: list_databases(uow, token_hash, from_id, limit))
     reply: dict[str, Any] = {"data": rows}
     if more:
         reply["next_from_id"] = rows[-1]["id"]
@@ -86,4 +85,4 @@ async def handle_list(deps: Deps, ctx: Context, req: DatabasesListRequest) -> di
 async def handle_fields_get(deps: Deps, ctx: Context, req: DatabaseFieldsRequest) -> dict[str, Any]:
     db_id = required_id(req.db_id, "db_id")
     token_hash = ctx.token_hash()
-    return {"data": await deps.store.read(lambda tx: fields_get(tx, token_hash, db_id))}
+    return {"data": await deps.store.read(lambda uow: fields_get(uow, token_hash, db_id))}

@@ -20,11 +20,10 @@ from typing import Any
 
 import msgspec
 
-from goalline.model import iso_utc
-from goalline.storage import queries as q
-from goalline.storage.store import Retry, Tx
+from goalline.model import LogEntry, LogRow, iso_utc
+from goalline.storage.ports import Retry, UnitOfWork
 
-Work = Callable[[Tx], dict[str, Any]]
+Work = Callable[[UnitOfWork], dict[str, Any]]
 
 
 @dataclass(slots=True)  # not frozen: built on every request, and frozen init costs 2x
@@ -79,7 +78,7 @@ def guard(
     return Guard(key, method, now_iso, expires, reply_format, encode)
 
 
-def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
+def once(uow: UnitOfWork, guard: Guard | None, work: Work) -> dict[str, Any]:
     """Run ``work`` unless ``guard``'s key is already done; then raise Replayed instead.
 
     The log row is written once, with the reply, at the end of the unit. A concurrent twin
@@ -88,51 +87,51 @@ def once(tx: Tx, guard: Guard | None, work: Work) -> dict[str, Any]:
     twin's reply. Checking first and writing once costs one write per request, not two.
     """
     if guard is None:
-        return work(tx)
-    row = logged(tx, [guard.key]).get(guard.key)
+        return work(uow)
+    row = logged(uow, [guard.key]).get(guard.key)
     done = replayed(guard, row)
     if done is not None:
         raise done
-    data = work(tx)
+    data = work(uow)
     if row is None:
-        if not record(tx, [(guard, data)]):
+        if not record(uow, [(guard, data)]):
             raise Retry()
     else:
-        take_over(tx, guard, data)
+        take_over(uow, guard, data)
     return data
 
 
-def replayed(guard: Guard, row: q.LogRow | None) -> Replayed | None:
+def replayed(guard: Guard, row: LogRow | None) -> Replayed | None:
     """The replay for ``guard`` if its log ``row`` holds a reply that has not expired."""
     if row is not None and row.reply is not None and row.expires_at > guard.now:
         return Replayed(guard.key, row.reply.encode(), row.reply_format or "json")
     return None
 
 
-def logged(tx: Tx, keys: list[str]) -> dict[str, q.LogRow]:
+def logged(uow: UnitOfWork, keys: list[str]) -> dict[str, LogRow]:
     """The request-log rows of ``keys`` that exist."""
-    return q.request_log_rows(tx, keys)
+    return uow.request_log_rows(keys)
 
 
-def _entry(guard: Guard, data: dict[str, Any]) -> q.LogEntry:
+def _entry(guard: Guard, data: dict[str, Any]) -> LogEntry:
     reply = guard.encode(data).decode()
-    return q.LogEntry(guard.key, guard.method, guard.now, guard.expires, guard.reply_format, reply)
+    return LogEntry(guard.key, guard.method, guard.now, guard.expires, guard.reply_format, reply)
 
 
-def record(tx: Tx, done: list[tuple[Guard, dict[str, Any]]]) -> bool:
+def record(uow: UnitOfWork, done: list[tuple[Guard, dict[str, Any]]]) -> bool:
     """Log the replies of requests whose keys were not in the log; False when another
     transaction took one of the keys meanwhile (the caller retries)."""
-    return q.log_requests(tx, [_entry(guard, data) for guard, data in done])
+    return uow.log_requests([_entry(guard, data) for guard, data in done])
 
 
-def take_over(tx: Tx, guard: Guard, data: dict[str, Any]) -> None:
+def take_over(uow: UnitOfWork, guard: Guard, data: dict[str, Any]) -> None:
     """Log the reply under a key whose earlier entry has expired."""
-    q.replace_logged_request(tx, _entry(guard, data))
+    uow.replace_logged_request(_entry(guard, data))
 
 
-def forget_expired(tx: Tx, now: dt.datetime, batch: int = 1000) -> int:
+def forget_expired(uow: UnitOfWork, now: dt.datetime, batch: int = 1000) -> int:
     """Delete up to ``batch`` expired keys (short transactions keep writers unblocked)."""
-    return q.forget_requests_before(tx, iso_utc(now), batch)
+    return uow.forget_requests_before(iso_utc(now), batch)
 
 
 def fingerprint(values: tuple[Any, ...]) -> str:

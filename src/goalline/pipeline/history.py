@@ -18,13 +18,12 @@ from typing import Any
 import msgspec
 
 from goalline.errors import InvalidRequest, NotFound
-from goalline.model import MatchKey
+from goalline.model import HistoryPage, MatchKey
 from goalline.pipeline import match, profiles
 from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import HistoryGetRequest
-from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.storage.ports import UnitOfWork
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -100,29 +99,24 @@ def _date(name: str, raw: str | None) -> dt.date | None:
     raise InvalidRequest.field(name, "must be a date YYYY-MM-DD (UTC, inclusive)")
 
 
-def history(tx: Tx, token_hash: str, query: HistoryQuery) -> tuple[str, list[dict[str, Any]], bool]:
+def history(
+    uow: UnitOfWork, token_hash: str, query: HistoryQuery
+) -> tuple[str, list[dict[str, Any]], bool]:
     """The read: (profile_id, up to ``limit`` events newest first, whether older ones remain)."""
-    authorise_database(tx, token_hash, query.db_id)
-    profile_id = profiles.resolve(tx, query.db_id, query.key)
+    authorise_database(uow, token_hash, query.db_id)
+    profile_id = profiles.resolve(uow, query.db_id, query.key)
     if profile_id is None:
         raise NotFound(f"profile: no profile with {query.key.describe()} in database {query.db_id}")
     before = None
     if query.from_id is not None:
-        at = q.event_time(tx, query.db_id, profile_id, query.from_id)
+        at = uow.event_time(query.db_id, profile_id, query.from_id)
         if at is None:
             raise InvalidRequest.field(
                 "from_id", f"event {query.from_id} is not in this profile's history"
             )
         before = (at, query.from_id)
-    events = q.history_events(
-        tx,
-        db_id=query.db_id,
-        profile_id=profile_id,
-        since=query.since,
-        until=query.until,
-        before=before,
-        limit=query.limit + 1,
-    )
+    page = HistoryPage(query.db_id, profile_id, query.since, query.until, before, query.limit + 1)
+    events = uow.history_events(page)
     return profile_id, events[: query.limit], len(events) > query.limit
 
 
@@ -159,7 +153,7 @@ def rfc3339(event_at: str) -> str:
 async def handle_history_get(deps: Deps, ctx: Context, req: HistoryGetRequest) -> dict[str, Any]:
     query = check(req, phone_region=deps.settings.default_phone_region)
     token_hash = ctx.token_hash()
-    _, events, more = await deps.store.read(lambda tx: history(tx, token_hash, query))
+    _, events, more = await deps.store.read(lambda uow: history(uow, token_hash, query))
     reply: dict[str, Any] = {"data": [action(e) for e in events]}
     if more:
         reply["next_from_id"] = events[-1]["id"]

@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from goalline.errors import InvalidRequest
 from goalline.model import MatchKey
+from goalline.pipeline.requests import MatchFields
 
 MATCHING_MODES: tuple[str, ...] = ("email", "email_profile", "phone", "profile_id", "custom")
 
@@ -55,37 +55,8 @@ def normalise_phone(raw: str, region: str = "", path: str = "phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class Identifiers(Protocol):
-    """The identifier fields of Altcraft's matching, as every method spells them."""
-
-    @property
-    def matching(self) -> str | None: ...
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def phone(self) -> str | None: ...
-    @property
-    def profile_id(self) -> str | None: ...
-    @property
-    def field_name(self) -> str | None: ...
-    @property
-    def field_value(self) -> str | int | float | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Ident:
-    """Identifiers given one by one (a batch item's own fields)."""
-
-    matching: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    profile_id: str | None = None
-    field_name: str | None = None
-    field_value: str | int | float | None = None
-
-
 def match_key(
-    req: Identifiers, *, phone_region: str = "", data: Mapping[str, Any] | None = None
+    req: MatchFields, *, phone_region: str = "", data: Mapping[str, Any] | None = None
 ) -> MatchKey:
     """The normalised key a request matches by; 400 when its mode or identifier is missing.
 

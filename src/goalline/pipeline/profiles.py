@@ -1,9 +1,10 @@
 """Profiles: finding one by its match key, creating and updating them, and the two
 Altcraft-shaped methods ``profiles/import`` and ``profiles/get``.
 
-Units of work here are plain functions of a Tx; the handlers at the bottom run them through the
-store. Profile data keeps every field with the time its value describes, so an import (time: now)
-and event enrichment (time: the event's date) never overwrite newer data with older.
+Units of work here are plain functions of a UnitOfWork; the handlers at the bottom run them
+through the store. Profile data keeps every field with the time its value describes, so an
+import (time: now) and event enrichment (time: the event's date) never overwrite newer data
+with older.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from goalline.pipeline.auth import authorise_database
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import ProfileGetRequest, ProfileImportRequest
 from goalline.pipeline.validate import check_string, required_id
-from goalline.storage import queries as q
-from goalline.storage.store import Retry, Tx
+from goalline.storage.ports import Retry, UnitOfWork
 
 BUILTIN_FIELDS = ("email", "phones")
 MAX_PHONES = 20
@@ -45,35 +45,35 @@ class Resolved:
 FieldsOf = Callable[[int], Mapping[str, str]]
 
 
-def fields_reader(tx: Tx) -> FieldsOf:
+def fields_reader(uow: UnitOfWork) -> FieldsOf:
     """A database's fields, read at most once per transaction."""
     read: dict[int, dict[str, str]] = {}
 
     def fields_of(db_id: int) -> Mapping[str, str]:
         if db_id not in read:
-            read[db_id] = q.fields_of(tx, db_id)
+            read[db_id] = uow.fields_of(db_id)
         return read[db_id]
 
     return fields_of
 
 
-def resolve(tx: Tx, db_id: int, key: MatchKey) -> str | None:
+def resolve(uow: UnitOfWork, db_id: int, key: MatchKey) -> str | None:
     """The one profile ``key`` names in ``db_id``; None if none; 409 if several."""
-    (found,) = resolve_many(tx, [(db_id, key)])
+    (found,) = resolve_many(uow, [(db_id, key)])
     if isinstance(found, ApiError):
         raise found
     return found.profile_id
 
 
 def resolve_many(
-    tx: Tx, wanted: Sequence[tuple[int, MatchKey]], fields_of: FieldsOf | None = None
+    uow: UnitOfWork, wanted: Sequence[tuple[int, MatchKey]], fields_of: FieldsOf | None = None
 ) -> list[Resolved | ApiError]:
     """Every (database, key) pair's profile, with one query per database and field for keys
     by profile id, email or phone, whatever their number (custom keys: one query each, as a
     custom field need not be unique). Each answer is a Resolved, or the error a lookup of that
     key alone raises (400 for a custom field the database lacks, 409 for a key that several
     profiles hold)."""
-    fields_of = fields_of or fields_reader(tx)
+    fields_of = fields_of or fields_reader(uow)
     results: list[Resolved | ApiError | None] = [None] * len(wanted)
     by_id: dict[int, list[int]] = {}
     by_key: dict[tuple[int, str], list[int]] = {}
@@ -87,20 +87,18 @@ def resolve_many(
             assert key.field is not None
             try:
                 texts = match.key_texts_for(key, fields_of(db_id), db_id)
-                found = q.find_profiles(tx, db_id, key.field, texts)
+                found = uow.find_profiles(db_id, key.field, texts)
                 results[i] = _one(db_id, key, found, ", ".join(texts))
             except ApiError as exc:
                 results[i] = exc
     for db_id, members in by_id.items():
-        present = q.profiles_in_database_of(tx, db_id, [wanted[i][1].value for i in members])
+        present = uow.profiles_in_database_of(db_id, [wanted[i][1].value for i in members])
         for i in members:
             value = wanted[i][1].value
             results[i] = Resolved(value if value in present else None, value)
     for (db_id, name), members in by_key.items():
         owners: dict[str, list[str]] = {}
-        for owned, profile_id in q.key_owners(
-            tx, db_id, name, [wanted[i][1].value for i in members]
-        ):
+        for owned, profile_id in uow.key_owners(db_id, name, [wanted[i][1].value for i in members]):
             owners.setdefault(owned, []).append(profile_id)
         for i in members:
             key = wanted[i][1]
@@ -189,31 +187,39 @@ def index_keys(fields: dict[str, str], data: dict[str, Any]) -> list[tuple[str, 
 
 
 def save(
-    tx: Tx, *, db_id: int, profile_id: str, data: dict[str, Any], fields: dict[str, str], now: str
+    uow: UnitOfWork,
+    *,
+    db_id: int,
+    profile_id: str,
+    data: dict[str, Any],
+    fields: dict[str, str],
+    now: str,
 ) -> None:
     """Write clean ``data`` onto a profile, re-index its keys and stitch waiting events."""
     owners: dict[tuple[str, str], dict[str, str]] = {}
     for kind, name, keys in index_keys(fields, data):
-        q.drop_keys(tx, profile_id, name)
-        if not q.add_keys(tx, db_id, profile_id, name, keys):
+        uow.drop_keys(profile_id, name)
+        if not uow.add_keys(db_id, profile_id, name, keys):
             owner = next(
-                (o for k in keys if (o := q.key_owner(tx, db_id, name, k)) != profile_id), None
+                (o for k in keys if (o := uow.key_owner(db_id, name, k)) != profile_id), None
             )
             if owner is None:  # the other writer's transaction went away: try again
                 raise Retry()
             raise Conflict(f"data.{name}: already belongs to profile {owner} in database {db_id}")
         owners[(kind, name)] = dict.fromkeys(keys, profile_id)
     # attach waiting events and replay their enrichment (issue 4; tags never match events)
-    stitch.attach_all(tx, db_id=db_id, fields=fields, owners=owners)
+    stitch.attach_all(uow, db_id=db_id, fields=fields, owners=owners)
     for name, value in data.items():
-        q.write_field(tx, profile_id, name, value, now, newer_only=False)
-    q.touch_profile(tx, profile_id, now)
+        uow.write_field(profile_id, name, value, now, newer_only=False)
+    uow.touch_profile(profile_id, now)
 
 
-def create(tx: Tx, *, db_id: int, data: dict[str, Any], fields: dict[str, str], now: str) -> str:
+def create(
+    uow: UnitOfWork, *, db_id: int, data: dict[str, Any], fields: dict[str, str], now: str
+) -> str:
     profile_id = new_profile_id()
-    q.create_profile(tx, db_id=db_id, profile_id=profile_id, now=now)
-    save(tx, db_id=db_id, profile_id=profile_id, data=data, fields=fields, now=now)
+    uow.create_profile(db_id=db_id, profile_id=profile_id, now=now)
+    save(uow, db_id=db_id, profile_id=profile_id, data=data, fields=fields, now=now)
     return profile_id
 
 
@@ -233,7 +239,7 @@ def data_from_key(key: MatchKey, fields: Mapping[str, str]) -> dict[str, Any]:
 
 
 def import_profile(
-    tx: Tx,
+    uow: UnitOfWork,
     *,
     token_hash: str,
     req: ProfileImportRequest,
@@ -243,16 +249,16 @@ def import_profile(
 ) -> tuple[str, bool]:
     """Create or update the profile ``key`` names; return (profile_id, created)."""
     assert req.db_id is not None
-    authorise_database(tx, token_hash, req.db_id)
-    fields = q.fields_of(tx, req.db_id)
+    authorise_database(uow, token_hash, req.db_id)
+    fields = uow.fields_of(req.db_id)
     data = clean_data(req.data or {}, fields, req.db_id, phone_region)
-    profile_id = resolve(tx, req.db_id, key)
+    profile_id = resolve(uow, req.db_id, key)
     if profile_id is None:
         if key.kind == "profile_id":
             raise no_profile_id(req.db_id, key.value)
         data = {**data_from_key(key, fields), **data}
-        return create(tx, db_id=req.db_id, data=data, fields=fields, now=now), True
-    save(tx, db_id=req.db_id, profile_id=profile_id, data=data, fields=fields, now=now)
+        return create(uow, db_id=req.db_id, data=data, fields=fields, now=now), True
+    save(uow, db_id=req.db_id, profile_id=profile_id, data=data, fields=fields, now=now)
     return profile_id, False
 
 
@@ -265,26 +271,26 @@ async def handle_import(deps: Deps, ctx: Context, req: ProfileImportRequest) -> 
     region = deps.settings.default_phone_region
     now = ctx.now_iso
 
-    def work(tx: Tx) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> dict[str, Any]:
         profile_id, _ = import_profile(
-            tx, token_hash=token_hash, req=req, key=key, phone_region=region, now=now
+            uow, token_hash=token_hash, req=req, key=key, phone_region=region, now=now
         )
         return {"profile_id": profile_id}
 
-    return await deps.store.write(lambda tx: dedupe.once(tx, ctx.guard, work))
+    return await deps.store.write(lambda uow: dedupe.once(uow, ctx.guard, work))
 
 
 # -- profiles/get -----------------------------------------------------------------------------
 
 
-def get_profile(tx: Tx, token_hash: str, db_id: int, key: MatchKey) -> dict[str, Any]:
-    authorise_database(tx, token_hash, db_id)
-    profile_id = resolve(tx, db_id, key)
+def get_profile(uow: UnitOfWork, token_hash: str, db_id: int, key: MatchKey) -> dict[str, Any]:
+    authorise_database(uow, token_hash, db_id)
+    profile_id = resolve(uow, db_id, key)
     if profile_id is None:
         raise no_profile(db_id, key)
-    meta = q.profile_meta(tx, db_id, profile_id)
+    meta = uow.profile_meta(db_id, profile_id)
     assert meta is not None
-    fields = q.profile_fields(tx, profile_id)
+    fields = uow.profile_fields(profile_id)
     return {
         "id": profile_id,
         "db_id": db_id,
@@ -298,5 +304,5 @@ async def handle_get(deps: Deps, ctx: Context, req: ProfileGetRequest) -> dict[s
     db_id = required_id(req.db_id, "db_id")
     key = match.match_key(req, phone_region=deps.settings.default_phone_region)
     token_hash = ctx.token_hash()
-    profile = await deps.store.read(lambda tx: get_profile(tx, token_hash, db_id, key))
+    profile = await deps.store.read(lambda uow: get_profile(uow, token_hash, db_id, key))
     return {"profile_id": profile["id"], "data": profile}

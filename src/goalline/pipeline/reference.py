@@ -19,5 +19,5 @@ async def handle_dictionary(deps: Deps, ctx: Context, req: DictionaryRequest) ->
     if name not in dictionary.NAMES:
         raise InvalidRequest.field("name", f"must be one of {names}")
     token_hash = ctx.token_hash()
-    await deps.store.read(lambda tx: authenticate(tx, token_hash))
+    await deps.store.read(lambda uow: authenticate(uow, token_hash))
     return {"name": name, "data": list(dictionary.values(name))}

@@ -18,13 +18,12 @@ from typing import Any
 import msgspec
 
 from goalline.errors import ApiError, Conflict
-from goalline.model import PROFILE_ENRICHMENT, EventDraft, Registration
+from goalline.model import PROFILE_ENRICHMENT, Database, EventDraft, Registration
 from goalline.pipeline import dedupe, profiles, validate
 from goalline.pipeline.auth import AuthCache, authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
 from goalline.pipeline.requests import RegisterRequest
-from goalline.storage import queries as q
-from goalline.storage.store import Batched, Outcome, Retry, Tx
+from goalline.storage.ports import Batched, Outcome, Retry, UnitOfWork
 
 
 @dataclass(slots=True)
@@ -59,9 +58,9 @@ class Pending:
     guard: dedupe.Guard | None
     cache: AuthCache
 
-    def run(self, tx: Tx) -> dict[str, Any]:
+    def run(self, uow: UnitOfWork) -> dict[str, Any]:
         """The registration on its own: a group of one."""
-        (outcome,) = register_group(tx, [self])
+        (outcome,) = register_group(uow, [self])
         assert outcome is not None
         value, error = outcome
         if error is not None:
@@ -86,15 +85,15 @@ class _Planned:
 class _Group:
     """What the group's registrations share while they are planned."""
 
-    tx: Tx
-    databases: dict[int, q.Database | None] = field(default_factory=dict)
+    uow: UnitOfWork
+    databases: dict[int, Database | None] = field(default_factory=dict)
     #: Profiles created by earlier registrations of the group, by (database, kind, key): a
     #: later one with the same key finds them, as it would in a transaction of its own.
     created: dict[tuple[int, str, str], str] = field(default_factory=dict)
 
 
-def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome | None]:
-    """Store every registration of ``items`` in ``tx``; one outcome each, in order.
+def register_group(uow: UnitOfWork, items: Sequence[Pending]) -> list[Outcome | None]:
+    """Store every registration of ``items`` in ``uow``; one outcome each, in order.
 
     An outcome that is an error was refused before anything of it was written. A 409 found
     only while writing (an external id stored with another payload) or a request key taken by
@@ -103,7 +102,7 @@ def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome | None]:
     """
     outcomes: list[Outcome | None] = [None] * len(items)
     keys = [item.guard.key for item in items if item.guard is not None]
-    log = dedupe.logged(tx, keys) if keys else {}
+    log = dedupe.logged(uow, keys) if keys else {}
     claimed: set[str] = set()
     twins: list[int] = []
     ready: list[tuple[int, Pending, bool]] = []
@@ -122,19 +121,19 @@ def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome | None]:
                 continue
             claimed.add(guard.key)
         ready.append((i, item, takes_over))
-    group = _Group(tx)
+    group = _Group(uow)
     planned: list[_Planned] = []
     for (i, item, takes_over), draft in zip(ready, _plan_all(group, ready), strict=True):
         if isinstance(draft, ApiError):
             outcomes[i] = (None, draft)
         else:
             planned.append(_Planned(i, item, draft, takes_over))
-    _write_group(tx, planned)
+    _write_group(uow, planned)
     for p in planned:
         assert p.registered is not None
         outcomes[p.index] = (p.registered.reply(), None)
     if twins:
-        again = register_group(tx, [items[i] for i in twins])
+        again = register_group(uow, [items[i] for i in twins])
         for i, outcome in zip(twins, again, strict=True):
             outcomes[i] = outcome
     return outcomes  # every one set: a registration is refused, replayed or written
@@ -143,22 +142,22 @@ def register_group(tx: Tx, items: Sequence[Pending]) -> list[Outcome | None]:
 def _plan_all(group: _Group, ready: list[tuple[int, Pending, bool]]) -> list[EventDraft | ApiError]:
     """Authorise and match every registration (profile lookups read once for the group), then
     decide each one's profile in order: matched, recorded unmatched, created, or refused."""
-    tx = group.tx
-    fields_of = profiles.fields_reader(tx)
+    uow = group.uow
+    fields_of = profiles.fields_reader(uow)
     authorised: list[tuple[Pending, int, str] | ApiError] = []
     for _, item, _ in ready:
         reg = item.reg
         try:
             token, policy = authorise_database(
-                tx, item.token_hash, reg.db_id, item.cache, group.databases
+                uow, item.token_hash, reg.db_id, item.cache, group.databases
             )
-            authorise_pixel(tx, reg.pixel_id, reg.db_id, item.cache)
+            authorise_pixel(uow, reg.pixel_id, reg.db_id, item.cache)
         except ApiError as exc:
             authorised.append(exc)
             continue
         authorised.append((item, token.id, policy))
     wanted = [(a[0].reg.db_id, a[0].reg.match) for a in authorised if not isinstance(a, ApiError)]
-    found = iter(profiles.resolve_many(tx, wanted, fields_of))
+    found = iter(profiles.resolve_many(uow, wanted, fields_of))
     out: list[EventDraft | ApiError] = []
     for entry in authorised:
         if isinstance(entry, ApiError):
@@ -197,25 +196,25 @@ def _profile_of(
         raise profiles.no_profile(reg.db_id, reg.match)
     fields = dict(fields_of(reg.db_id))
     data = profiles.data_from_key(reg.match, fields)
-    with group.tx.savepoint():  # a refused creation leaves nothing of itself behind
+    with group.uow.savepoint():  # a refused creation leaves nothing of itself behind
         profile_id = profiles.create(
-            group.tx, db_id=reg.db_id, data=data, fields=fields, now=item.received_at
+            group.uow, db_id=reg.db_id, data=data, fields=fields, now=item.received_at
         )
     group.created[slot] = profile_id
     return profile_id
 
 
-def _write_group(tx: Tx, planned: list[_Planned]) -> None:
+def _write_group(uow: UnitOfWork, planned: list[_Planned]) -> None:
     """Everything the group's planned registrations write, with a fixed number of statements:
     events, profile enrichment, request-log entries. The one place that says "and also write
     this in the same transaction"."""
     plain = [p for p in planned if p.draft.reg.attrs["external_event_id"] is None]
     once = [p for p in planned if p.draft.reg.attrs["external_event_id"] is not None]
-    for p, ids in zip(plain, q.insert_events(tx, [p.draft for p in plain]), strict=True):
+    for p, ids in zip(plain, uow.insert_events([p.draft for p in plain]), strict=True):
         p.registered = Registered(p.draft.profile_id, ids, [])
     for p in once:
         p.draft.fingerprints = _fingerprints(p.draft.reg)
-    stored = q.insert_events_once(tx, [p.draft for p in once]) if once else []
+    stored = uow.insert_events_once([p.draft for p in once]) if once else []
     for p, results in zip(once, stored, strict=True):
         ids, repeats = _settle_once(p.draft, results)
         p.registered = Registered(p.draft.profile_id, ids, repeats)
@@ -229,12 +228,12 @@ def _write_group(tx: Tx, planned: list[_Planned]) -> None:
         guard = p.item.guard
         if guard is not None:
             if p.takes_over:
-                dedupe.take_over(tx, guard, p.registered.reply())
+                dedupe.take_over(uow, guard, p.registered.reply())
             else:
                 logged.append((guard, p.registered.reply()))
     if fields:
-        q.write_fields_newer(tx, fields)
-    if logged and not dedupe.record(tx, logged):
+        uow.write_fields_newer(fields)
+    if logged and not dedupe.record(uow, logged):
         raise Retry()  # another process logged one of these keys: each runs on its own
 
 

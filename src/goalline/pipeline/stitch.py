@@ -27,14 +27,13 @@ from typing import Any
 import msgspec
 
 from goalline.model import PROFILE_ENRICHMENT
-from goalline.storage import queries as q
-from goalline.storage.store import Tx
+from goalline.storage.ports import UnitOfWork
 
 #: Who owns which keys now: (match kind, profile field) → {key text: profile id}.
 Owners = Mapping[tuple[str, str], Mapping[str, str]]
 
 
-def attach_all(tx: Tx, *, db_id: int, fields: Mapping[str, str], owners: Owners) -> int:
+def attach_all(uow: UnitOfWork, *, db_id: int, fields: Mapping[str, str], owners: Owners) -> int:
     """Give every event of ``db_id`` waiting for a key of ``owners`` to the profile owning the
     key, and replay the enrichment of those registered with ``enrich_profile`` onto it; return
     how many events were attached. Keys of ``tags`` fields (as ``fields`` types them) are left
@@ -42,13 +41,13 @@ def attach_all(tx: Tx, *, db_id: int, fields: Mapping[str, str], owners: Owners)
     waiting: list[tuple[str, dict[str, Any]]] = []
     for (kind, field), by_key in owners.items():
         if by_key and fields.get(field) != "tags":
-            found = q.waiting_events(tx, db_id=db_id, kind=kind, field=field, keys=list(by_key))
+            found = uow.waiting_events(db_id=db_id, kind=kind, field=field, keys=list(by_key))
             waiting.extend((by_key[event["match_key"]], event) for event in found)
     if not waiting:
         return 0
     waiting.sort(key=lambda pair: (pair[1]["event_at"], pair[1]["id"]))  # oldest first
-    q.set_events_profile(tx, [(event["id"], profile_id) for profile_id, event in waiting])
-    q.write_fields_newer(tx, replayed(waiting))
+    uow.set_events_profile([(event["id"], profile_id) for profile_id, event in waiting])
+    uow.write_fields_newer(replayed(waiting))
     return len(waiting)
 
 

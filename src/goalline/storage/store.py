@@ -27,33 +27,32 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fcntl
-import itertools
 import logging
 import os
 import queue
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from goalline.errors import Unavailable
 from goalline.settings import Settings
 from goalline.storage.dialect import SQLITE, Dialect, Location, is_unavailable, locate
+from goalline.storage.ports import Batched, Outcome, Retry
+from goalline.storage.queries import Queries
+from goalline.storage.transaction import Tx
+
+__all__ = ["Batched", "Outcome", "Retry", "Store", "Tx", "open_store"]
 
 T = TypeVar("T")
 log = logging.getLogger("goalline.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_MAX_ROWID = 2**63 - 1
 BUSY_TIMEOUT_MS = 10_000
-
-
-class Retry(Exception):
-    """Raised inside a unit of work to run it again from the start in a new transaction."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,111 +71,9 @@ class _Unbatch(Exception):
     """A batch failed: roll its transaction back and run the group again unit by unit."""
 
 
-class Tx:
-    """One open transaction. Queries use ``?`` placeholders on every store."""
-
-    __slots__ = ("_conn", "dialect")
-
-    def __init__(self, conn: Any, dialect: Dialect) -> None:
-        self._conn = conn
-        self.dialect = dialect
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self.dialect.sql(query), params)
-
-    def one(self, query: str, params: Sequence[Any] = ()) -> Any:
-        return self.execute(query, params).fetchone()
-
-    def all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.execute(query, params).fetchall())
-
-    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
-        row = self.one(query, params)
-        return None if row is None else row[0]
-
-    def insert_ids(self, query: str, params: Sequence[Any], rows: int) -> list[int]:
-        """Run ``INSERT ... VALUES`` of ``rows`` rows into a table whose key is an integer
-        ``id`` given by the store; return the new ids in VALUES order.
-
-        PostgreSQL: ``RETURNING id`` (identity values are drawn in VALUES order; RETURNING's
-        own order is unspecified, so they are sorted). SQLite: the ids are consecutive and end
-        at ``lastrowid``. SQLite gives a new row the largest rowid + 1, and the open write
-        transaction keeps every other writer out, so one statement's rows get consecutive ids;
-        this saves RETURNING's cost (a third of a narrow multi-row insert). SQLite picks
-        rowids at random only once the largest possible one is used, which is refused here.
-        """
-        if self.dialect.name == "postgres":
-            return sorted(row[0] for row in self.all(query + " RETURNING id", params))
-        last = self.execute(query, params).lastrowid
-        if not last or last >= _MAX_ROWID - rows:
-            raise RuntimeError("goal_events ids are near SQLite's largest rowid")
-        return list(range(last - rows + 1, last + 1))
-
-    def copy_ids(
-        self, table: str, columns: Sequence[str], params: Sequence[Any], rows: int
-    ) -> list[int]:
-        """PostgreSQL: store ``rows`` rows of ``columns`` (``params`` holds their values one
-        row after another) with COPY, and return their new ids in row order. The ids are drawn
-        from the table's identity sequence first and written with the rows, in ascending order
-        (COPY writes given identity values, as INSERT's OVERRIDING SYSTEM VALUE would)."""
-        drawn = self.all(
-            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, ?)",
-            (rows,),
-        )
-        ids = sorted(row[0] for row in drawn)
-        width = len(params) // rows
-        names = ", ".join(columns)
-        with self._conn.cursor().copy(f"COPY {table} (id, {names}) FROM STDIN") as copy:
-            for i, new_id in enumerate(ids):
-                copy.write_row((new_id, *params[i * width : (i + 1) * width]))
-        return ids
-
-    def savepoint(self) -> Any:
-        """``with tx.savepoint(): ...`` undoes only the block's own writes on error."""
-        return _Savepoint(self)
-
-
-class _Savepoint:
-    _names = itertools.count(1)
-
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
-        self._name = f"sp{next(self._names)}"
-
-    def __enter__(self) -> None:
-        self._tx.execute(f"SAVEPOINT {self._name}")
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> Literal[False]:
-        if kind is None:
-            self._tx.execute(f"RELEASE SAVEPOINT {self._name}")
-        else:
-            self._tx.execute(f"ROLLBACK TO SAVEPOINT {self._name}")
-            self._tx.execute(f"RELEASE SAVEPOINT {self._name}")
-        return False
-
-
-#: What a unit of work ended with: its value, or the exception it raised.
-Outcome = tuple[Any, BaseException | None]
-
-
-@dataclass(slots=True)
-class Batched:
-    """Marks a unit that may run together with others of its kind, as one call.
-
-    ``run(tx, items)`` gets the ``item`` of every such unit in a group and returns, for each, an
-    Outcome, or None to have that unit run on its own after the batch (through its ``fn``).
-    An item whose outcome is an error must have written nothing; if ``run`` raises, the
-    transaction is rolled back and the group runs again with every unit on its own. So
-    batching is only ever an optimisation: ``fn`` alone gives the same result.
-    """
-
-    run: Callable[[Tx, list[Any]], list[Outcome | None]]
-    item: Any
-
-
 @dataclass(slots=True)
 class _Unit:
-    fn: Callable[[Tx], Any]
+    fn: Callable[[Queries], Any]
     done: Callable[[Any, BaseException | None], None]
     batch: Batched | None = None
     #: A unit awaited on an event loop: a writer thread settles every such future of a group
@@ -232,6 +129,12 @@ class Store:
     """Base: the write queue, group commit and the async bridge. Subclasses own connections."""
 
     dialect: Dialect
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        return self.dialect.name
+
     #: How often a unit that loses a race runs (see run_unit).
     retry: RetryPolicy = DEFAULT_RETRY
 
@@ -253,7 +156,7 @@ class Store:
 
     # -- the ways in ------------------------------------------------------------------------
     async def write(
-        self, fn: Callable[[Tx], T], *, large: bool = False, batch: Batched | None = None
+        self, fn: Callable[[Queries], T], *, large: bool = False, batch: Batched | None = None
     ) -> T:
         """Run ``fn`` in a write transaction off the event loop; return after the commit.
 
@@ -266,13 +169,13 @@ class Store:
         self._enqueue(_Unit(fn, _settled_by_finish, batch, loop, future))
         return await future
 
-    async def read(self, fn: Callable[[Tx], T]) -> T:
+    async def read(self, fn: Callable[[Queries], T]) -> T:
         """Run ``fn`` in a read transaction on a reader connection."""
         assert self._readers is not None, "store is closed"
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, fn)
 
-    def call(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+    def call(self, fn: Callable[[Queries], T], *, write: bool = True) -> T:
         """Synchronous form for the CLI and tests."""
         if not write:
             assert self._readers is not None, "store is closed"
@@ -344,7 +247,7 @@ class Store:
         except BaseException as exc:  # Unavailable, or what is no Exception: the unit's outcome
             return None, exc
 
-    def _run_group(self, tx: Tx, group: list[_Unit], *, batched: bool = True) -> list[Outcome]:
+    def _run_group(self, tx: Queries, group: list[_Unit], *, batched: bool = True) -> list[Outcome]:
         """Every unit of a group in one open transaction: batched kinds first, one call per
         kind (even for one unit of a kind: a batch has no savepoint, so it is two statements
         cheaper, which counts in the small groups of a lightly loaded server), then the rest
@@ -379,7 +282,7 @@ class Store:
             for unit, outcome in zip(group, outcomes, strict=True)
         ]
 
-    def _run_unit(self, tx: Tx, unit: _Unit) -> Outcome:
+    def _run_unit(self, tx: Queries, unit: _Unit) -> Outcome:
         def attempt() -> Any:
             with tx.savepoint():
                 return unit.fn(tx)
@@ -392,7 +295,7 @@ class Store:
     def _is_conflict(self, exc: BaseException) -> bool:
         return False
 
-    def _read(self, fn: Callable[[Tx], T]) -> T:
+    def _read(self, fn: Callable[[Queries], T]) -> T:
         try:
             return self._read_transaction(fn)
         except Exception as exc:
@@ -401,10 +304,10 @@ class Store:
             raise
 
     # -- per store ----------------------------------------------------------------------------
-    def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _in_transaction(self, fn: Callable[[Queries], T]) -> T:
         raise NotImplementedError
 
-    def _read_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _read_transaction(self, fn: Callable[[Queries], T]) -> T:
         raise NotImplementedError
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -526,7 +429,7 @@ class SQLiteStore(Store):
         return self._writer_conn
 
     async def write(
-        self, fn: Callable[[Tx], T], *, large: bool = False, batch: Batched | None = None
+        self, fn: Callable[[Queries], T], *, large: bool = False, batch: Batched | None = None
     ) -> T:
         """Queue ``fn`` for the next group; the loop's flusher runs and commits it.
 
@@ -547,7 +450,7 @@ class SQLiteStore(Store):
             self._flushing[loop] = loop.create_task(self._flush())
         return await future
 
-    def call(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+    def call(self, fn: Callable[[Queries], T], *, write: bool = True) -> T:
         """Synchronous form for the CLI and tests: a write runs on the writer's thread in its
         turn (this thread waits for it), a read on a reader thread."""
         if not write:
@@ -562,7 +465,7 @@ class SQLiteStore(Store):
         self._turn.wait()
         return self._write_alone(fn).result()
 
-    def _write_alone(self, fn: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+    def _write_alone(self, fn: Callable[[Queries], T]) -> concurrent.futures.Future[T]:
         """Run ``fn`` in a transaction of its own on the writer's thread. The caller has the
         turn; it passes on as soon as ``fn`` is done (or will not run: cancelled)."""
         try:
@@ -577,7 +480,7 @@ class SQLiteStore(Store):
         if job.cancelled():  # it never ran (its caller was cancelled first)
             self._turn.release()
 
-    def _alone_on_writer_thread(self, fn: Callable[[Tx], T]) -> T:
+    def _alone_on_writer_thread(self, fn: Callable[[Queries], T]) -> T:
         try:
             value, error = run_unit(
                 lambda: self._in_transaction(fn), policy=self.retry, is_conflict=self._is_conflict
@@ -635,7 +538,7 @@ class SQLiteStore(Store):
             # that process is done; at once on this thread when no other process is writing.
             if not self._writer_lock.try_acquire():
                 await on_writer_thread(self._writer_lock.acquire)
-            tx = Tx(conn, SQLITE)
+            tx = Queries(conn, SQLITE)
             await self._begin(conn, on_writer_thread)
             try:
                 outcomes = self._run_group(tx, group)
@@ -682,7 +585,7 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await on_writer_thread(conn.execute, "BEGIN IMMEDIATE")
 
-    def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _in_transaction(self, fn: Callable[[Queries], T]) -> T:
         """One run of ``fn`` in a transaction of its own (on the writer's thread, in its turn),
         holding this process's writer lock from BEGIN to COMMIT like a group."""
         conn = self._writer_connection()
@@ -690,7 +593,7 @@ class SQLiteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(Tx(conn, SQLITE))
+                result = fn(Queries(conn, SQLITE))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -699,11 +602,11 @@ class SQLiteStore(Store):
             self._writer_lock.release()
         return result
 
-    def _read_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _read_transaction(self, fn: Callable[[Queries], T]) -> T:
         conn = self._reader_connection()
         conn.execute("BEGIN")
         try:
-            return fn(Tx(conn, SQLITE))
+            return fn(Queries(conn, SQLITE))
         finally:
             conn.execute("ROLLBACK")
 
@@ -844,13 +747,13 @@ class PostgresStore(Store):
         for thread in self._writers:
             thread.start()
 
-    def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _in_transaction(self, fn: Callable[[Queries], T]) -> T:
         with self._pool.connection() as conn, conn.transaction():
-            return fn(Tx(conn, self.dialect))
+            return fn(Queries(conn, self.dialect))
 
-    def _read_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _read_transaction(self, fn: Callable[[Queries], T]) -> T:
         with self._pool.connection() as conn, conn.transaction():
-            return fn(Tx(conn, self.dialect))
+            return fn(Queries(conn, self.dialect))
 
     def _is_conflict(self, exc: BaseException) -> bool:
         import psycopg

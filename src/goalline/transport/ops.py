@@ -28,10 +28,10 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
 
     async def readyz(request: Request) -> JSONResponse:
         try:
-            await asyncio.wait_for(deps.store.read(lambda tx: tx.scalar("SELECT 1")), timeout=5)
+            await asyncio.wait_for(deps.store.read(lambda uow: uow.ping()), timeout=5)
         except Exception as exc:
             return JSONResponse(
-                {"status": "unavailable", "storage": deps.store.dialect.name, "reason": str(exc)},
+                {"status": "unavailable", "storage": deps.store.kind, "reason": str(exc)},
                 status_code=503,
                 headers={"retry-after": "5"},
             )
@@ -39,7 +39,7 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
         return JSONResponse(
             {
                 "status": "ready",
-                "storage": deps.store.dialect.name,
+                "storage": deps.store.kind,
                 "geoip": {"name": geoip.name, "build_date": geoip.build_date},
             }
         )
