@@ -65,10 +65,6 @@ class App:
             if self.owns_store:
                 self.store.close()
 
-    def close(self) -> None:
-        """Close the store (for an App that was never run, e.g. in the CLI or tests)."""
-        self.store.close()
-
 
 def open_migrated(settings: Settings) -> Store:
     store = open_store(settings.database, settings)

@@ -250,3 +250,25 @@ def _open(database: str) -> Store:
     from goalline.storage.store import open_store
 
     return open_store(database)
+
+
+def test_an_expired_key_is_taken_over_once(store: Store) -> None:
+    """Two processes that both read an expired entry must not both replace it: the second
+    finds it no longer expired (or gone) and its unit runs again, then finding the reply."""
+    from goalline.model import LogEntry
+
+    old = LogEntry("k", "goals/register", "2026-01-01T00:00:00.000000Z",
+                   "2026-01-02T00:00:00.000000Z", "json", '{"error":0}')  # fmt: skip
+    store.call(lambda tx: tx.log_requests([old]))
+
+    def newer(at: str, reply: str) -> LogEntry:
+        return LogEntry("k", "goals/register", at, "2026-03-01T00:00:00.000000Z", "json", reply)
+
+    first = newer("2026-02-01T00:00:00.000000Z", '{"error":0,"first":1}')
+    second = newer("2026-02-01T00:00:01.000000Z", '{"error":0,"second":1}')
+    assert store.call(lambda tx: tx.replace_logged_request(first)) is True
+    assert store.call(lambda tx: tx.replace_logged_request(second)) is False
+    row = store.call(lambda tx: tx.request_log_rows(["k"]), write=False)["k"]
+    assert row.reply == first.reply
+    store.call(lambda tx: tx.forget_requests_before("2026-04-01T00:00:00.000000Z", 10))
+    assert store.call(lambda tx: tx.replace_logged_request(second)) is False  # gone: not there

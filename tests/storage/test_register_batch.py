@@ -17,7 +17,7 @@ import pytest
 from goalline.app import build
 from goalline.pipeline import admin, dedupe, profiles, register
 from goalline.settings import Settings
-from goalline.storage.store import Store, Tx
+from goalline.storage.store import Store, Tx, open_store
 
 from conftest import Seeded, events, now
 
@@ -220,3 +220,40 @@ def test_enrichment_in_one_group_keeps_the_newest_event_s_values(
     )  # fmt: skip
     newest = dates.index(max(dates))
     assert fields["_city"] == f'"City{newest}"' and fields["_region"] == f'"R{newest}"'
+
+
+def test_a_profile_created_in_the_group_is_found_by_a_later_key_as_alone(
+    store: Store, seeded: Seeded, batches: list[int]
+) -> None:
+    """Policy create, a tags field: "x, y" creates a profile holding both tags; a later "x" in
+    the same group must find it (as it would in a transaction of its own), not create another.
+    Which of a pair came first in its group is read from the event ids (written in order).
+    PostgreSQL gets one writer here: with several, two groups commit side by side, and a key
+    of a field that need not be unique has no order between concurrent transactions."""
+    store.call(lambda tx: admin.set_policy(tx, db_id=1, policy="create"))
+    base = {"token": seeded.token, "db_id": 1, "pixel_id": 1, "goal": "g",
+            "matching": "custom", "field_name": "interests"}  # fmt: skip
+    bodies = []
+    for i in range(12):
+        bodies.append({**base, "field_value": f"t{i}-x, t{i}-y", "value": 2 * i})
+        bodies.append({**base, "field_value": f"t{i}-x", "value": 2 * i + 1})
+    if store.kind == "postgres":
+        one_writer = open_store(store.location.target, Settings(pg_writers=1))
+        try:
+            replies = post_all(one_writer, bodies)
+        finally:
+            one_writer.close()
+    else:
+        replies = post_all(store, bodies)
+    assert max(batches) > 1, "the registrations were never batched"
+    for both, one in zip(replies[::2], replies[1::2], strict=True):
+        assert both.status_code == one.status_code == 200, (both.text, one.text)
+        both_first = both.json()["event_ids"][0] < one.json()["event_ids"][0]
+        if both_first:  # "x" finds the profile that holds x and y
+            assert one.json()["profile_id"] == both.json()["profile_id"]
+        else:  # "x" created a profile with x only; "x, y" matches nobody and creates its own
+            assert one.json()["profile_id"] != both.json()["profile_id"]
+    profiles_made = {r.json()["profile_id"] for r in replies}
+    orders = [b.json()["event_ids"][0] < o.json()["event_ids"][0] for b, o in
+              zip(replies[::2], replies[1::2], strict=True)]  # fmt: skip
+    assert len(profiles_made) == sum(1 if first else 2 for first in orders)

@@ -201,14 +201,18 @@ def _blank(text: str | None) -> bool:
 # --- encoding -------------------------------------------------------------------------------
 
 
+class _Unspellable(ValueError):
+    """An object XML elements cannot spell: a key that is no element name, a list in a list."""
+
+
 def _encode_mapping(obj: Mapping[str, Any], out: list[str]) -> None:
     for key, value in obj.items():
         if not isinstance(key, str) or _NAME.fullmatch(key) is None:
-            raise ValueError(f"cannot encode key {key!r}: not a valid XML element name")
+            raise _Unspellable(f"cannot encode key {key!r}: not a valid XML element name")
         if isinstance(value, list | tuple):
             for item in value:
                 if isinstance(item, list | tuple):
-                    raise ValueError(f"cannot encode key {key!r}: a list directly inside a list")
+                    raise _Unspellable(f"cannot encode key {key!r}: a list directly inside a list")
                 _encode_element(key, item, out)
         else:
             _encode_element(key, value, out)
@@ -221,7 +225,7 @@ def _encode_element(name: str, value: Any, out: list[str]) -> None:
         inner: list[str] = []
         try:
             _encode_mapping(value, inner)
-        except (ValueError, TypeError):
+        except _Unspellable:
             # An object that XML elements cannot spell (a key that is no element name, a list
             # inside a list: pixel_data sent as JSON) becomes one JSON text, so the reply
             # stays well-formed and says everything.

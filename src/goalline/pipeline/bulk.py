@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from goalline.errors import ApiError, Conflict, InvalidRequest, success
+from goalline.errors import ApiError, InvalidRequest, success
 from goalline.model import MatchKey
 from goalline.pipeline import dedupe, fastpath, match, profiles, stitch
 from goalline.pipeline.auth import authorise_database
@@ -237,7 +237,7 @@ def item_key(
         field_name=ident.get("field_name") or field_name,
         field_value=raw_value,
     )
-    key = match.match_key(given, phone_region=phone_region, data=data)
+    key = match.match_key(given, phone_region=phone_region, data=data, clean=True)
     texts = tuple(match.key_texts_for(key, fields, db_id))
     return key, texts, profiles.data_from_key(key, fields)
 
@@ -319,10 +319,7 @@ class Plan:
                 for key in keys:
                     others = self.owners.get((name, key), set()) - {profile_id}
                     if others:
-                        raise Conflict(
-                            f"data.{name}: already belongs to profile {min(others)} "
-                            f"in database {self.db_id}"
-                        )
+                        raise profiles.key_taken(self.db_id, name, min(others))
         planned = self.profiles.setdefault(profile_id, Planned(created=created))
         for kind, name, keys in indexed:
             planned.keys[name] = (kind, list(dict.fromkeys(keys)))

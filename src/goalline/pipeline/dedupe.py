@@ -125,8 +125,11 @@ def record(uow: UnitOfWork, done: list[tuple[Guard, dict[str, Any]]]) -> bool:
 
 
 def take_over(uow: UnitOfWork, guard: Guard, data: dict[str, Any]) -> None:
-    """Log the reply under a key whose earlier entry has expired."""
-    uow.replace_logged_request(_entry(guard, data))
+    """Log the reply under a key whose earlier entry has expired; Retry when another
+    transaction took the key over (or the cleanup deleted the entry) since it was read: the
+    re-run then finds the other reply, or logs a new entry."""
+    if not uow.replace_logged_request(_entry(guard, data)):
+        raise Retry()
 
 
 def forget_expired(uow: UnitOfWork, now: dt.datetime, batch: int = 1000) -> int:

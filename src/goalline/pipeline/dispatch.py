@@ -106,7 +106,8 @@ async def dispatch(deps: Deps, ctx: Context, method: Method, request: Any) -> di
         deps.limiter.check(ctx.token)
     window = deps.settings.dedup_window
     if method.writes and window > 0 and ctx.token:
-        assert ctx.encode_reply is not None, "the transport says how it encodes replies"
+        if ctx.encode_reply is None:  # a transport's bug, not the client's
+            raise RuntimeError("the transport did not say how it encodes replies")
         key = dedupe.request_key(
             method=method.name,
             token=ctx.token,

@@ -11,13 +11,16 @@ where each value came from in ``sources``: ``request``, ``user_agent``, ``geoip`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import msgspec
+
 from goalline.enrichment import useragent
 from goalline.enrichment.geoip import GeoInfo, GeoIP
+from goalline.model import PROFILE_ENRICHMENT
 
 #: Event attributes that enrichment may fill, each with its default source.
 ENRICHED: tuple[str, ...] = (
@@ -80,3 +83,16 @@ def enricher(geoip_database: str = "") -> Enricher:
     geoip.warm_up()
     useragent.warm_up()
     return Enricher(useragent.parse, geoip)
+
+
+def profile_values(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(system field, JSON value) that an event's values write onto its profile with
+    ``enrich_profile`` (SPEC §2): at registration (``register``) and when stitching replays a
+    recorded event (``stitch``), so both write exactly the same."""
+    ip = event["client_ip"] or event["client_ip_v4"] or event["client_ip_v6"]
+    out = []
+    for name, source in PROFILE_ENRICHMENT:
+        value = ip if source == "ip" else event.get(source)
+        if value is not None:
+            out.append((name, msgspec.json.encode(value).decode()))
+    return out

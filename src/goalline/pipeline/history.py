@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from goalline.errors import InvalidRequest, NotFound
+from goalline.errors import InvalidRequest
 from goalline.model import HistoryPage, MatchKey
 from goalline.pipeline import match, profiles
 from goalline.pipeline.auth import authorise_database
@@ -106,7 +106,7 @@ def history(
     authorise_database(uow, token_hash, query.db_id)
     profile_id = profiles.resolve(uow, query.db_id, query.key)
     if profile_id is None:
-        raise NotFound(f"profile: no profile with {query.key.describe()} in database {query.db_id}")
+        raise profiles.no_profile(query.db_id, query.key)
     before = None
     if query.from_id is not None:
         at = uow.event_time(query.db_id, profile_id, query.from_id)

@@ -56,7 +56,11 @@ def normalise_phone(raw: str, region: str = "", path: str = "phone") -> str:
 
 
 def match_key(
-    req: MatchFields, *, phone_region: str = "", data: Mapping[str, Any] | None = None
+    req: MatchFields,
+    *,
+    phone_region: str = "",
+    data: Mapping[str, Any] | None = None,
+    clean: bool = False,
 ) -> MatchKey:
     """The normalised key a request matches by; 400 when its mode or identifier is missing.
 
@@ -64,7 +68,8 @@ def match_key(
     import_batch, profiles/get, subscribers/history_get). With ``data`` (a profile's data, as
     profiles/import and import_batch carry it), an identifier that is not given is read from
     it: the email, the first of ``phones``, the custom field — real clients send both shapes
-    (shared/research/clients.md C, D).
+    (shared/research/clients.md C, D). ``clean``: ``data`` is already checked and normalised
+    (import_batch cleans its items first), so an email or phone read from it is used as it is.
     """
     mode = req.matching or "email"
     if mode not in MATCHING_MODES:
@@ -73,11 +78,15 @@ def match_key(
         email = req.email if req.email is not None else _text_from_data(data, "email")
         if email is None:
             raise InvalidRequest.field("email", f"required when matching is {mode}")
+        if clean and req.email is None:
+            return MatchKey("email", "email", email)
         return MatchKey("email", "email", normalise_email(email))
     if mode == "phone":
         phone = req.phone if req.phone is not None else _text_from_data(data, "phones")
         if phone is None:
             raise InvalidRequest.field("phone", "required when matching is phone")
+        if clean and req.phone is None:
+            return MatchKey("phone", "phones", phone)
         return MatchKey("phone", "phones", normalise_phone(phone, phone_region))
     if mode == "profile_id":
         if req.profile_id is None:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from goalline.errors import ApiError, Conflict, InvalidRequest, NotFound
 from goalline.model import SYSTEM_FIELDS, MatchKey
 from goalline.pipeline import dedupe, match, stitch
@@ -103,7 +105,12 @@ def resolve_many(
         for i in members:
             key = wanted[i][1]
             results[i] = _one(db_id, key, sorted(owners.get(key.value, [])), key.value)
-    return [r for r in results if r is not None]
+    answered: list[Resolved | ApiError] = []
+    for result in results:
+        if result is None:  # a slot left out would shift every later answer to another key
+            raise AssertionError("resolve_many: a key was not answered")
+        answered.append(result)
+    return answered
 
 
 def _one(db_id: int, key: MatchKey, found: list[str], key_text: str) -> Resolved | ApiError:
@@ -126,6 +133,11 @@ def no_profile_id(db_id: int, profile_id: str) -> NotFound:
         f"profile_id: no profile {profile_id!r} in database {db_id} "
         "(matching by profile_id only updates)"
     )
+
+
+def key_taken(db_id: int, name: str, owner: str) -> Conflict:
+    """409: a unique key (email, phone) of ``data.<name>`` belongs to another profile."""
+    return Conflict(f"data.{name}: already belongs to profile {owner} in database {db_id}")
 
 
 def no_profile(db_id: int, key: MatchKey) -> NotFound:
@@ -205,12 +217,12 @@ def save(
             )
             if owner is None:  # the other writer's transaction went away: try again
                 raise Retry()
-            raise Conflict(f"data.{name}: already belongs to profile {owner} in database {db_id}")
+            raise key_taken(db_id, name, owner)
         owners[(kind, name)] = dict.fromkeys(keys, profile_id)
     # attach waiting events and replay their enrichment (issue 4; tags never match events)
     stitch.attach_all(uow, db_id=db_id, fields=fields, owners=owners)
-    for name, value in data.items():
-        uow.write_field(profile_id, name, value, now, newer_only=False)
+    encode = msgspec.json.encode
+    uow.write_fields([(profile_id, n, encode(v).decode(), now) for n, v in sorted(data.items())])
     uow.touch_profile(profile_id, now)
 
 

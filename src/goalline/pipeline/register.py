@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from goalline.errors import ApiError, Conflict
-from goalline.model import PROFILE_ENRICHMENT, Database, EventDraft, Registration
+from goalline.model import Database, EventDraft, Registration
 from goalline.pipeline import dedupe, profiles, validate
 from goalline.pipeline.auth import AuthCache, authorise_database, authorise_pixel
 from goalline.pipeline.context import Context, Deps
+from goalline.pipeline.enrich import profile_values
 from goalline.pipeline.requests import RegisterRequest
 from goalline.storage.ports import Batched, Outcome, Retry, UnitOfWork
 
@@ -87,9 +86,10 @@ class _Group:
 
     uow: UnitOfWork
     databases: dict[int, Database | None] = field(default_factory=dict)
-    #: Profiles created by earlier registrations of the group, by (database, kind, key): a
-    #: later one with the same key finds them, as it would in a transaction of its own.
-    created: dict[tuple[int, str, str], str] = field(default_factory=dict)
+    #: Databases in which an earlier registration of the group created a profile: a later one
+    #: that found no profile looks again, as it would in a transaction of its own (a tags key
+    #: "a" finds the profile created for "a, b").
+    created_in: set[int] = field(default_factory=set)
 
 
 def register_group(uow: UnitOfWork, items: Sequence[Pending]) -> list[Outcome | None]:
@@ -185,11 +185,13 @@ def _profile_of(
 ) -> str | None:
     """The registration's profile under its database's unknown-profile policy (SPEC §2)."""
     reg = item.reg
+    if resolved.profile_id is None and reg.db_id in group.created_in:
+        (again,) = profiles.resolve_many(group.uow, [(reg.db_id, reg.match)], fields_of)
+        if isinstance(again, ApiError):
+            raise again
+        resolved = again
     if resolved.profile_id is not None:
         return resolved.profile_id
-    slot = (reg.db_id, reg.match.kind, resolved.key_text)
-    if slot in group.created:
-        return group.created[slot]
     if policy == "record":
         return None
     if policy == "reject" or reg.match.kind == "profile_id":
@@ -200,7 +202,7 @@ def _profile_of(
         profile_id = profiles.create(
             group.uow, db_id=reg.db_id, data=data, fields=fields, now=item.received_at
         )
-    group.created[slot] = profile_id
+    group.created_in.add(reg.db_id)
     return profile_id
 
 
@@ -281,14 +283,7 @@ def _settle_once(
 
 def enrichment(profile_id: str, reg: Registration) -> list[tuple[str, str, str, str]]:
     """The profile fields an event writes: (profile_id, field, JSON value, the event's time)."""
-    values = reg.attrs
-    ip = values["client_ip"] or values["client_ip_v4"] or values["client_ip_v6"]
-    out = []
-    for name, source in PROFILE_ENRICHMENT:
-        value = ip if source == "ip" else values.get(source)
-        if value is not None:
-            out.append((profile_id, name, msgspec.json.encode(value).decode(), reg.event_at))
-    return out
+    return [(profile_id, name, text, reg.event_at) for name, text in profile_values(reg.attrs)]
 
 
 async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, Any]:

@@ -4,9 +4,9 @@ it in the same transaction and, where they asked for ``enrich_profile``, their v
 replayed onto the profile.
 
 The replay writes each event's system values with the event's own date through the same
-newer-only field writes as ``register.enrich_profile``, so the profile ends up exactly as if the
-events had matched it when they were registered: newer data (an import is "now") is never
-overwritten by an older event.
+newer-only field writes as registration (``enrich.profile_values``), so the profile ends up
+exactly as if the events had matched it when they were registered: newer data (an import is
+"now") is never overwritten by an older event.
 
 Stitching is done in bulk (issue 11), for one profile (``profiles.save``, so also the ``create``
 policy) as for a whole batch (``bulk.Plan``): one read of the waiting events per field (a
@@ -24,9 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
-from goalline.model import PROFILE_ENRICHMENT
+from goalline.pipeline.enrich import profile_values
 from goalline.storage.ports import UnitOfWork
 
 #: Who owns which keys now: (match kind, profile field) → {key text: profile id}.
@@ -58,17 +56,6 @@ def replayed(waiting: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, 
     newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
     for profile_id, event in waiting:
         if event["enrich_profile"]:
-            for name, value in enrichment(event):
+            for name, value in profile_values(event):
                 newest[(profile_id, name)] = (profile_id, name, value, event["event_at"])
     return list(newest.values())
-
-
-def enrichment(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field, JSON value) of what ``register.enrich_profile`` would have written for ``event``."""
-    values = dict(event)
-    values["ip"] = event["client_ip"] or event["client_ip_v4"] or event["client_ip_v6"]
-    return [
-        (name, msgspec.json.encode(value).decode())
-        for name, source in PROFILE_ENRICHMENT
-        if (value := values.get(source)) is not None
-    ]

@@ -252,12 +252,6 @@ class Queries(Tx):
             )
         return [r[0] for r in rows]
 
-    def profile_in_database(self, db_id: int, profile_id: str) -> bool:
-        return (
-            self.one("SELECT 1 FROM profiles WHERE id = ? AND db_id = ?", (profile_id, db_id))
-            is not None
-        )
-
     def create_profile(self, *, db_id: int, profile_id: str, now: str) -> None:
         self.execute(
             "INSERT INTO profiles (id, db_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
@@ -307,19 +301,6 @@ class Queries(Tx):
             "DELETE FROM profile_keys WHERE profile_id = ? AND name = ?", (profile_id, name)
         )
 
-    def write_field(
-        self, profile_id: str, name: str, value: Any, written_at: str, *, newer_only: bool
-    ) -> None:
-        """Set one profile field; with ``newer_only`` an older ``written_at`` never wins."""
-        text = msgspec.json.encode(value).decode()
-        guard = " WHERE profile_fields.written_at <= excluded.written_at" if newer_only else ""
-        self.execute(
-            "INSERT INTO profile_fields (profile_id, name, value, written_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (profile_id, name) DO UPDATE SET value = excluded.value, "
-            "written_at = excluded.written_at" + guard,
-            (profile_id, name, text, written_at),
-        )
-
     def profile_fields(self, profile_id: str) -> dict[str, Any]:
         rows = self.all(
             "SELECT name, value FROM profile_fields WHERE profile_id = ? ORDER BY name",
@@ -350,19 +331,40 @@ class Queries(Tx):
                 "VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
                 + " ON CONFLICT DO NOTHING",
-                [value for entry in chunk for value in entry],
+                [
+                    value
+                    for e in chunk
+                    for value in (
+                        e.key,
+                        e.method,
+                        e.created_at,
+                        e.expires_at,
+                        e.reply_format,
+                        e.reply,
+                    )
+                ],
             )
             if inserted.rowcount != len(chunk):
                 return False
         return True
 
-    def replace_logged_request(self, entry: LogEntry) -> None:
-        """Write ``entry`` over the (expired) entry of its key."""
-        self.execute(
+    def replace_logged_request(self, entry: LogEntry) -> bool:
+        """Write ``entry`` over its key's entry if that one has expired by ``entry.created_at``;
+        False when it has not (another transaction took the key over first) or is gone."""
+        cursor = self.execute(
             "UPDATE request_log SET method = ?, created_at = ?, expires_at = ?, "
-            "reply_format = ?, reply = ? WHERE key = ?",
-            (*entry[1:], entry.key),
+            "reply_format = ?, reply = ? WHERE key = ? AND expires_at <= ?",
+            (
+                entry.method,
+                entry.created_at,
+                entry.expires_at,
+                entry.reply_format,
+                entry.reply,
+                entry.key,
+                entry.created_at,
+            ),
         )
+        return int(cursor.rowcount) == 1
 
     def forget_requests_before(self, now: str, batch: int) -> int:
         """Delete up to ``batch`` entries that expired by ``now``; return how many."""
@@ -485,7 +487,8 @@ class Queries(Tx):
         return int(stored[0]), str(stored[1])
 
     def events(self, where: str = "1 = 1", params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Stored events as dicts (for receipts, history and tests), oldest first."""
+        """Stored events as dicts, oldest first: for tests and tooling (not part of the port:
+        units of work never pass SQL)."""
         columns = ("id", *EVENT_COLUMNS)
         rows = self.all(
             f"SELECT {', '.join(columns)} FROM goal_events WHERE {where} ORDER BY id", params

@@ -7,8 +7,9 @@ real Altcraft clients send them (shared/research/clients.md). Bodies are read up
 
 This is the outermost layer: anything unexpected that escapes a request becomes the 500
 envelope with a reference (logged with its traceback), never a bare connection reset or a
-server's plain-text page. The HTTP-only ``error_status`` setting is applied here, at the one
-place replies are sent.
+server's plain-text page. The HTTP-only ``error_status`` setting is applied here, where API
+replies are sent (``_send``); it is for legacy API clients, so the ops routes (/healthz,
+/readyz, /metrics) keep their real statuses for probes and load balancers.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class GoallineHTTP:
                 raise
             headers = _headers(scope)
             fmt = reply_format("json", headers.get("accept", ""), None)
+            self.deps.metrics.count_request("unknown", "http", 500, None)
             await self._send(send, internal_error(f"serving {scope.get('path')!r}", fmt))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalline import __version__, observability
-from goalline.errors import NotFound
+from goalline.errors import InvalidRequest, NotFound
 from goalline.pipeline.context import Deps
 from goalline.transport.api import Answer, internal_error, refusal
 from goalline.transport.openapi import openapi_document
@@ -63,6 +63,11 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
     async def not_found(request: Request, exc: Any) -> Response:
         return _reply(refusal(NotFound(f"path: {request.url.path} not found"), "json"))
 
+    async def method_not_allowed(request: Request, exc: Any) -> Response:
+        allow = getattr(exc, "headers", None) or {}
+        error = InvalidRequest(f"method: {request.method} is not allowed on {request.url.path}")
+        return _reply(refusal(error, "json", status=405, headers=list(allow.items())))
+
     async def server_error(request: Request, exc: Exception) -> Response:
         return _reply(internal_error(f"serving {request.url.path!r}", "json"))
 
@@ -74,7 +79,7 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
         ],
-        exception_handlers={404: not_found, 405: not_found, Exception: server_error},
+        exception_handlers={404: not_found, 405: method_not_allowed, Exception: server_error},
         lifespan=lambda app: lifespan(),
     )
 
