@@ -98,6 +98,7 @@ def build(
     )
     if clock is not None:
         deps = dataclasses.replace(deps, clock=clock)
+    deps.metrics.storage_unavailable = lambda: float(store.unavailable)
     jobs: list[Job] = []
     if store.dialect.name == "postgres":  # SQLite plans by its indexes: no statistics to keep
         jobs.append(lambda: keep_statistics(deps))

@@ -47,6 +47,8 @@ class Metrics:
         self.events_stored = 0
         self.duplicates = 0
         self.in_flight: Callable[[], float] = lambda: 0
+        #: 1 while storage is known unreachable (the store's breaker is open), else 0.
+        self.storage_unavailable: Callable[[], float] = lambda: 0
         self.registry.register(self)  # a Collector by its collect()
 
     def count_request(self, method: str, transport: str, error: int, seconds: float | None) -> None:
@@ -94,6 +96,12 @@ class Metrics:
             "goalline_api_in_flight", "API requests being handled by this process.",
             value=self.in_flight(),
         )  # fmt: skip
+        yield GaugeMetricFamily(
+            "goalline_storage_unavailable",
+            "1 while storage is known unreachable: requests get 503 at once until a probe "
+            'reaches it again (docs/operations.md, "When storage is down"); else 0.',
+            value=self.storage_unavailable(),
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

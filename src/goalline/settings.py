@@ -162,6 +162,21 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("debug", "info", "warning", "error"),
         help="Least severe log level written.",
     ),
+    Setting(
+        name="pg_connect_timeout",
+        type=int,
+        default=3,
+        help="Seconds a PostgreSQL connection may take to open, and a request may wait for "
+        "one, before it gets error 503 (libpq counts anything below 2 as 2).",
+    ),
+    Setting(
+        name="storage_probe_seconds",
+        type=float,
+        default=1.0,
+        help="While storage is unreachable, how often one connection attempt checks whether "
+        "it is back. Meanwhile every request gets error 503 at once, with a Retry-After of "
+        "this many seconds, rounded up.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -199,6 +214,8 @@ class Settings:
     pg_pool_size: int = _default("pg_pool_size")
     pg_writers: int = _default("pg_writers")
     log_level: str = _default("log_level")
+    pg_connect_timeout: int = _default("pg_connect_timeout")
+    storage_probe_seconds: float = _default("storage_probe_seconds")
 
     def __repr__(self) -> str:  # the database URL may carry a password
         shown = {

@@ -144,6 +144,40 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
 
 
+#: PostgreSQL error classes (SQLSTATE) of a server that cannot serve anyone: connection
+#: exceptions (08: cannot connect, connection lost) and the server shutting down or starting
+#: up (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+_PG_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Of the ``is_unavailable`` errors, those that may mean the storage itself is gone, not
+    just this unit's bad luck: the store then probes it (storage/store.py, "The breaker").
+
+    SQLite: the file cannot be opened, read or written (``unable to open``, ``disk I/O
+    error``, ``database or disk is full``, ``readonly``). Not ``locked`` or ``busy``: that is
+    another process writing, and the file is there. PostgreSQL: no connection within the
+    timeout (PoolTimeout), a connection that failed or was lost (an OperationalError the
+    client raised itself, without a SQLSTATE, or class 08), or a server shutting down.
+    Not a serialization failure, a deadlock, a cancelled statement or "too many clients":
+    the server is there and answering.
+    """
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(w in text for w in ("disk", "unable to open", "readonly"))
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover - both are dependencies
+        return False
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return True
+    if isinstance(exc, psycopg_pool.PoolClosed) or not isinstance(exc, psycopg.OperationalError):
+        return False  # a closed pool is the store's own doing (it closes it when storage is down)
+    state = exc.sqlstate
+    return state is None or state.startswith(_PG_OUTAGE_STATES)
+
+
 def dialect_of(conn: object) -> Dialect:
     """The dialect of a DB-API connection: a migration step's yoyo connection (sqlite3 or
     psycopg) or one of the store's own. The one place that tells the drivers apart."""

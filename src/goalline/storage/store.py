@@ -20,6 +20,17 @@ last two run on the writer's thread). PostgreSQL statements wait on the network,
 has a few writer threads (``pg_writers``), each drawing groups from the shared queue on its
 pooled connection. Reads run on reader threads with connections of their own in both (SQLite's
 WAL lets them read while a write is under way), so a read never waits for a write.
+
+The breaker (issue 17, item 9). When an operation fails with an error that may mean the
+storage itself is gone (``dialect.is_outage``: connection refused or lost, no connection
+within ``pg_connect_timeout``, a SQLite file that cannot be opened or written), the store's
+probe thread tries one cheap connection at once. If that fails too, the storage is known
+unreachable: ``write``, ``read`` and ``call`` raise Unavailable at once (one attribute check
+on their path) instead of queueing or waiting for a connection, and the probe tries again
+every ``storage_probe_seconds`` until it gets through. A unit that fails for its own reasons, a
+SQLite file locked by another process, or a lost connection on a server that is still there
+never opens it: the probe finds the storage and nothing changes. One probe thread per store
+(a process has one store), started only while storage is suspect or down.
 """
 
 from __future__ import annotations
@@ -28,23 +39,36 @@ import asyncio
 import concurrent.futures
 import fcntl
 import logging
+import math
 import os
 import queue
 import sqlite3
 import threading
+import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from goalline.errors import Unavailable
 from goalline.settings import Settings
-from goalline.storage.dialect import SQLITE, Dialect, Location, is_unavailable, locate
+from goalline.storage.dialect import (
+    SQLITE,
+    Dialect,
+    Location,
+    is_outage,
+    is_unavailable,
+    locate,
+)
 from goalline.storage.ports import Batched, Outcome, Retry
 from goalline.storage.queries import Queries
 from goalline.storage.transaction import Tx
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 __all__ = ["Batched", "Outcome", "Retry", "Store", "Tx", "open_store"]
 
@@ -85,9 +109,13 @@ class _Unit:
 _STOP = _Unit(lambda tx: None, lambda value, error: None)
 
 
+#: What a caller hears when storage is unavailable (the envelope's error_text).
+UNAVAILABLE_TEXT = "storage unavailable; nothing was recorded"
+
+
 def _unavailable(exc: BaseException) -> Unavailable:
     log.warning("storage unavailable: %s", exc)
-    error = Unavailable("storage unavailable; nothing was recorded", retry_after=1)
+    error = Unavailable(UNAVAILABLE_TEXT, retry_after=1)
     error.__cause__ = exc
     return error
 
@@ -97,6 +125,7 @@ def run_unit(
     *,
     policy: RetryPolicy,
     is_conflict: Callable[[BaseException], bool],
+    unavailable: Callable[[BaseException], Unavailable] = _unavailable,
 ) -> Outcome:
     """Run a unit of work under ``policy``, the one retry loop of every store.
 
@@ -104,8 +133,9 @@ def run_unit(
     the unit raises. ``Retry``, or an exception ``is_conflict`` accepts (a PostgreSQL
     serialization failure or deadlock), runs it again, up to ``policy.attempts`` runs in all;
     then the outcome is a 503 "storage busy". Any other exception is the unit's outcome, except
-    a driver error meaning the storage is unavailable: that is raised, as Unavailable, because
-    whatever else shares the connection fails with it.
+    a driver error meaning the storage is unavailable: that is raised, as ``unavailable``
+    makes it (the store's own tells its breaker), because whatever else shares the connection
+    fails with it.
     """
     for number in range(1, policy.attempts + 1):
         try:
@@ -116,7 +146,7 @@ def run_unit(
             if is_conflict(exc):
                 continue
             if is_unavailable(exc):
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
             return None, exc
     return None, Unavailable("storage busy: too many conflicting writes; retry", retry_after=1)
 
@@ -153,6 +183,17 @@ class Store:
             for i in range(writers)
         ]  # fmt: skip
         self._closed = False
+        # The breaker (module docstring): set while storage is known unreachable, to what the
+        # probe last met; the only thing the ways in check.
+        self._outage: BaseException | None = None
+        self._down_since = 0.0
+        self._probe_seconds = max(0.05, settings.storage_probe_seconds)
+        self._retry_after = max(1, math.ceil(self._probe_seconds))
+        self._breaker_lock = threading.Lock()
+        self._probing = False
+        self._suspected = False
+        self._stop_probe = threading.Event()
+        self._probe_thread: threading.Thread | None = None
 
     # -- the ways in ------------------------------------------------------------------------
     async def write(
@@ -164,6 +205,8 @@ class Store:
         event loop give such a unit a transaction of its own on a thread instead. ``batch``
         lets the unit run together with the others of its kind in its group (see Batched).
         """
+        if self._outage is not None:
+            raise self._refusal()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._enqueue(_Unit(fn, _settled_by_finish, batch, loop, future))
@@ -172,11 +215,15 @@ class Store:
     async def read(self, fn: Callable[[Queries], T]) -> T:
         """Run ``fn`` in a read transaction on a reader connection."""
         assert self._readers is not None, "store is closed"
+        if self._outage is not None:
+            raise self._refusal()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, fn)
 
     def call(self, fn: Callable[[Queries], T], *, write: bool = True) -> T:
         """Synchronous form for the CLI and tests."""
+        if self._outage is not None:
+            raise self._refusal()
         if not write:
             assert self._readers is not None, "store is closed"
             return self._readers.submit(self._read, fn).result()
@@ -230,7 +277,7 @@ class Store:
                     lambda tx: self._run_group(tx, group, batched=False)
                 )
         except BaseException as exc:  # the commit itself failed: nothing of the group is stored
-            error = _unavailable(exc) if is_unavailable(exc) else exc
+            error = self._unavailable(exc) if is_unavailable(exc) else exc
             outcomes = [(None, error)] * len(group)
         _finish(group, outcomes)
 
@@ -243,6 +290,7 @@ class Store:
                 lambda: self._in_transaction(unit.fn),
                 policy=self.retry,
                 is_conflict=self._is_conflict,
+                unavailable=self._unavailable,
             )
         except BaseException as exc:  # Unavailable, or what is no Exception: the unit's outcome
             return None, exc
@@ -290,7 +338,9 @@ class Store:
         # In a group a conflict is not retried: psycopg's serialization and deadlock errors are
         # OperationalErrors, which is_unavailable counts as "unavailable", so run_unit raises
         # and the whole group fails (as before; only a unit alone retries them).
-        return run_unit(attempt, policy=self.retry, is_conflict=_no_conflict)
+        return run_unit(
+            attempt, policy=self.retry, is_conflict=_no_conflict, unavailable=self._unavailable
+        )
 
     def _is_conflict(self, exc: BaseException) -> bool:
         return False
@@ -300,8 +350,106 @@ class Store:
             return self._read_transaction(fn)
         except Exception as exc:
             if is_unavailable(exc):
-                raise _unavailable(exc) from exc
+                raise self._unavailable(exc) from exc
             raise
+
+    # -- the breaker ----------------------------------------------------------------------------
+    @property
+    def unavailable(self) -> bool:
+        """Whether storage is known unreachable (the breaker is open): every way in refuses
+        at once until the probe reaches it again."""
+        return self._outage is not None
+
+    def _refusal(self) -> Unavailable:
+        """What every way in raises while storage is known unreachable."""
+        error = Unavailable(UNAVAILABLE_TEXT, retry_after=self._retry_after)
+        error.__cause__ = self._outage
+        return error
+
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        """What a caller hears of a driver error meaning storage is unavailable; if the error
+        may mean the storage is gone, the probe checks it at once."""
+        if is_outage(exc):
+            self._suspect()
+        return _unavailable(exc)
+
+    def _suspect(self) -> None:
+        """Have the probe thread check the storage now (one thread at a time)."""
+        with self._breaker_lock:
+            self._suspected = True
+            if self._probing or self._closed:
+                return
+            self._probing = True
+            self._probe_thread = threading.Thread(
+                target=self._watch, name=f"goalline-{self.dialect.name}-probe", daemon=True
+            )
+        self._probe_thread.start()
+
+    def _watch(self) -> None:
+        """The probe thread: probe until the storage answers, opening the breaker when it
+        does not and closing it when it does again; then end, unless suspected meanwhile."""
+        try:
+            while not self._stop_probe.is_set():
+                with self._breaker_lock:
+                    self._suspected = False
+                failure = self._try_probe()
+                if failure is not None:
+                    if self._outage is None:
+                        self._down_since = time.monotonic()
+                        self._outage = failure
+                        log.warning(
+                            "storage unreachable (%s): every request gets 503 with "
+                            "Retry-After: %d until it answers again (probing every %.1f s)",
+                            failure, self._retry_after, self._probe_seconds,
+                        )  # fmt: skip
+                        self._hook(self._on_down)
+                    else:
+                        self._outage = failure
+                    self._stop_probe.wait(self._probe_seconds)
+                    continue
+                if self._outage is not None:
+                    if not self._hook(self._on_up):
+                        self._stop_probe.wait(self._probe_seconds)
+                        continue
+                    self._outage = None
+                    log.info(
+                        "storage reachable again after %.1f s: serving requests",
+                        time.monotonic() - self._down_since,
+                    )
+                with self._breaker_lock:
+                    if not self._suspected:
+                        return
+                # Suspected again while it answered: probe again, but not at once (a storm
+                # of failures on a server that answers must not become a storm of probes).
+                self._stop_probe.wait(self._probe_seconds)
+        finally:
+            with self._breaker_lock:
+                self._probing = False
+
+    def _hook(self, hook: Callable[[], None]) -> bool:
+        try:
+            hook()
+        except Exception:
+            log.exception("storage breaker: %s failed", hook.__name__)
+            return False
+        return True
+
+    def _try_probe(self) -> BaseException | None:
+        """None when the storage answers the probe, else the error that says it is gone."""
+        try:
+            self._probe()
+        except Exception as exc:
+            if is_outage(exc):
+                return exc
+            # It answered, if only to refuse (locked, too many clients): it is there.
+            log.debug("storage probe: %r (storage is reachable)", exc)
+        return None
+
+    def _stop_probing(self) -> None:
+        self._stop_probe.set()
+        thread = self._probe_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
 
     # -- per store ----------------------------------------------------------------------------
     def _in_transaction(self, fn: Callable[[Queries], T]) -> T:
@@ -309,6 +457,17 @@ class Store:
 
     def _read_transaction(self, fn: Callable[[Queries], T]) -> T:
         raise NotImplementedError
+
+    def _probe(self) -> None:
+        """One cheap attempt to reach the storage, with a short timeout (the probe thread's);
+        raises what it meets."""
+        raise NotImplementedError
+
+    def _on_down(self) -> None:
+        """Called on the probe thread once storage is known unreachable."""
+
+    def _on_up(self) -> None:
+        """Called on the probe thread when storage answers again, before requests come in."""
 
     # -- lifecycle ----------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -329,7 +488,9 @@ class Store:
         """Finish every queued unit, then stop the threads."""
         if self._closed:
             return
-        self._closed = True
+        with self._breaker_lock:
+            self._closed = True
+        self._stop_probing()
         for _ in self._writers:
             self._queue.put(_STOP)
         for thread in self._writers:
@@ -438,6 +599,8 @@ class SQLiteStore(Store):
         between groups.
         """
         assert not self._closed, "store is closed"
+        if self._outage is not None:
+            raise self._refusal()
         if large:
             await self._turn.take()
             return await asyncio.wrap_future(self._write_alone(fn))
@@ -456,6 +619,8 @@ class SQLiteStore(Store):
         if not write:
             return super().call(fn, write=False)
         assert not self._closed, "store is closed"
+        if self._outage is not None:
+            raise self._refusal()
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -483,7 +648,10 @@ class SQLiteStore(Store):
     def _alone_on_writer_thread(self, fn: Callable[[Queries], T]) -> T:
         try:
             value, error = run_unit(
-                lambda: self._in_transaction(fn), policy=self.retry, is_conflict=self._is_conflict
+                lambda: self._in_transaction(fn),
+                policy=self.retry,
+                is_conflict=self._is_conflict,
+                unavailable=self._unavailable,
             )
         finally:
             self._turn.release()
@@ -501,15 +669,16 @@ class SQLiteStore(Store):
                 except Exception as exc:  # cannot open the database: every waiting unit hears why
                     self._turn.release()
                     group, self._pending[:] = list(self._pending), []
+                    cannot: BaseException = self._unavailable(exc) if is_unavailable(exc) else exc
                     for unit in group:
-                        unit.done(None, _unavailable(exc) if is_unavailable(exc) else exc)
+                        unit.done(None, cannot)
                     return
                 group = self._pending[: self.write_batch]
                 del self._pending[: self.write_batch]
                 try:
                     outcomes = await self._commit_group_here(conn, group)
                 except BaseException as exc:
-                    failed = _unavailable(exc) if is_unavailable(exc) else exc
+                    failed = self._unavailable(exc) if is_unavailable(exc) else exc
                     for unit in group:
                         unit.done(None, failed)
                     if not isinstance(exc, Exception):
@@ -609,6 +778,22 @@ class SQLiteStore(Store):
             return fn(Queries(conn, SQLITE))
         finally:
             conn.execute("ROLLBACK")
+
+    def _probe(self) -> None:
+        """Open the file (never creating it: a missing volume is not an empty database),
+        read its header and write it back, as a commit would. Another process holding the
+        write lock answers "locked" at once (busy timeout 0): the file is there."""
+        if self.location.target == ":memory:":
+            return
+        uri = "file:" + urllib.parse.quote(self.location.target) + "?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
 
     def close(self) -> None:
         super().close()
@@ -722,30 +907,59 @@ class _WriterLock:
 
 
 class PostgresStore(Store):
-    def __init__(self, location: Location, settings: Settings) -> None:
-        from psycopg_pool import ConnectionPool
+    """PostgreSQL: a pool of ``pg_pool_size`` connections, ``pg_writers`` writer threads.
 
+    No connection takes longer than ``pg_connect_timeout`` to open, and no thread waits longer
+    for one. When the breaker opens, the pool is closed: threads still waiting for a connection
+    hear at once (PoolClosed, a 503), and the pool stops retrying in the background. When the
+    probe gets through again, a new pool takes its place (the old one's reconnection back-off
+    may by then be many seconds long)."""
+
+    def __init__(self, location: Location, settings: Settings) -> None:
         from goalline.storage.dialect import POSTGRES
 
         self.dialect = POSTGRES
-        pool_size = max(2, settings.pg_pool_size)
-        writers = min(max(1, settings.pg_writers), pool_size - 1)  # at least one connection reads
-        readers = pool_size - writers
-        import psycopg
-
-        self._pool = ConnectionPool(
-            location.target,
-            kwargs={"cursor_factory": psycopg.RawCursor},
-            configure=_configure,
-            min_size=1,
-            max_size=pool_size,
-            timeout=10,
-            open=True,
-            name="goalline",
-        )
+        self._pool_size = max(2, settings.pg_pool_size)
+        writers = min(max(1, settings.pg_writers), self._pool_size - 1)  # one or more read
+        readers = self._pool_size - writers
+        self._connect_timeout = max(1, settings.pg_connect_timeout)
+        self._pool = self._new_pool(location)
         super().__init__(location, settings, writers=writers, readers=readers)
         for thread in self._writers:
             thread.start()
+
+    def _new_pool(self, location: Location) -> ConnectionPool[Any]:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        return ConnectionPool(
+            location.target,
+            kwargs={"cursor_factory": psycopg.RawCursor, "connect_timeout": self._connect_timeout},
+            configure=_configure,
+            min_size=1,
+            max_size=self._pool_size,
+            timeout=self._connect_timeout,
+            open=True,
+            name="goalline",
+        )
+
+    def _probe(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            self.location.target, connect_timeout=self._connect_timeout, autocommit=True
+        ) as conn:
+            conn.execute("SELECT 1")
+
+    def _on_down(self) -> None:
+        self._pool.close(timeout=1)
+
+    def _on_up(self) -> None:
+        pool = self._new_pool(self.location)
+        with self._breaker_lock:
+            if not self._closed:
+                pool, self._pool = self._pool, pool
+        pool.close(timeout=1)  # the old pool (closed already), or the new one: store closed
 
     def _in_transaction(self, fn: Callable[[Queries], T]) -> T:
         with self._pool.connection() as conn, conn.transaction():

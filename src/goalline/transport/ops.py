@@ -27,13 +27,23 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(request: Request) -> JSONResponse:
+        """200 when storage answers a ping within 0.9 s, else 503 with the reason.
+        While storage is known unreachable the store refuses the ping at once (its breaker),
+        so this answers without waiting; the reason is what the store's probe last met. (Load
+        balancers give a readiness check about a second.)"""
+        ready_seconds = 0.9
         try:
-            await asyncio.wait_for(deps.store.read(lambda uow: uow.ping()), timeout=5)
+            await asyncio.wait_for(deps.store.read(lambda uow: uow.ping()), ready_seconds)
         except Exception as exc:
+            retry_after = getattr(exc, "retry_after", None) or 1
+            if isinstance(exc, TimeoutError):
+                reason = f"storage did not answer within {ready_seconds} s"
+            else:
+                reason = str(exc.__cause__ or exc)
             return JSONResponse(
-                {"status": "unavailable", "storage": deps.store.kind, "reason": str(exc)},
+                {"status": "unavailable", "storage": deps.store.kind, "reason": reason},
                 status_code=503,
-                headers={"retry-after": "5"},
+                headers={"retry-after": str(retry_after)},
             )
         geoip = deps.enricher.geoip
         return JSONResponse(
