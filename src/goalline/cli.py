@@ -1,13 +1,17 @@
-"""The ``goalline`` command: serve (the default), demo, migrate, settings and admin commands."""
+"""The ``goalline`` command: serve (the default), demo, migrate, settings, admin commands,
+import, prune and backup."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import inspect
 import logging
 import os
+import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -23,7 +27,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = """\b
 Examples:
-  goalline serve --demo                  start on ./{database} with demo data
+  goalline serve --demo                  try it: demo data in ./{demo}
+  goalline serve                         serve the API on ./{database}
   goalline db create Shop                create database "Shop"
   goalline pixel create Site --db 1      a pixel bound to database 1
   goalline token create backend --db 1   a token for database 1 (shown once)
@@ -125,12 +130,38 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     ctx.exit()
 
 
-class _Main(click.Group):
+def _summary(help_text: str | None) -> str:
+    """A command's line in its group's list: the first paragraph of its help, whole."""
+    first = inspect.cleandoc(help_text or "").split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+class _Command(click.Command):
+    """A command whose summary in ``--help`` lists is its help's whole first paragraph (click
+    would cut it at the terminal's width, mid-sentence: "...and print a...")."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or _summary(self.help)
+
+
+class _Group(click.Group):
+    """A group of _Command and _Group, summarised the same way."""
+
+    command_class = _Command
+    group_class: type[click.Group] | type[type] | None = type  # subgroups: _Group too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or _summary(self.help)
+
+
+class _Main(_Group):
     """The top-level group; its epilog names the table's current default database."""
+
+    group_class = _Group
 
     @property
     def epilog(self) -> str:
-        return EPILOG.format(database=BY_NAME["database"].default)
+        return EPILOG.format(database=BY_NAME["database"].default, demo=demo.DEMO_DATABASE)
 
     @epilog.setter
     def epilog(self, value: str | None) -> None:  # click's __init__ assigns it
@@ -165,22 +196,31 @@ def _setting_options(fn: F) -> F:
 
 @main.command()
 @_setting_options
-@click.option("--demo", "with_demo", is_flag=True, help="Seed demo data and print a working curl.")
+@click.option(
+    "--demo",
+    "with_demo",
+    is_flag=True,
+    help=f"Seed demo data and print a working curl. The demo's store is ./{demo.DEMO_DATABASE} "
+    "unless --database or GOALLINE_DATABASE names another.",
+)
 def serve(with_demo: bool = False, **overrides: Any) -> None:
     """Run the HTTP API server (the default command)."""
     import uvicorn
 
+    if with_demo:
+        overrides["database"] = _demo_database(overrides.get("database"))
     settings = _settings(**overrides)
     _configure_logging(settings.log_level)
     store = _open(settings)
     if with_demo:
-        _print_demo(demo.seed(store), settings)
+        _print_demo(_seed_demo(store, settings), settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": False,
         "server_header": False,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_graceful_shutdown": 10,
     }
     if settings.workers > 1:
@@ -198,11 +238,42 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
         store.close()
 
 
+def _demo_database(database: str | None) -> str | None:
+    """The store the demo seeds: the one given (flag, else GOALLINE_DATABASE: None lets the
+    settings read it), else the demo's own file, so the real default stays empty."""
+    if database is None and BY_NAME["database"].env not in os.environ:
+        return demo.DEMO_DATABASE
+    return database
+
+
+def _sqlite_path(database: str) -> str | None:
+    """The file of a SQLite ``--database`` value; None for PostgreSQL."""
+    from goalline.storage.dialect import SQLITE, locate
+
+    location = locate(database)
+    return location.target if location.dialect is SQLITE else None
+
+
+def _store_name(database: str) -> str:
+    """How messages name a store: a SQLite file's path, never a URL (it may hold a password)."""
+    return _sqlite_path(database) or "the PostgreSQL database"
+
+
+def _seed_demo(store: Store, settings: Settings) -> demo.Demo:
+    """Seed the demo; a refused store is closed and the refusal is one clean line."""
+    try:
+        return demo.seed(store, _store_name(settings.database))
+    except admin.AdminError as exc:
+        store.close()
+        raise click.ClickException(str(exc)) from None
+
+
 def _print_demo(seeded: demo.Demo, settings: Settings) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
     click.echo(
-        f"Demo data {'created' if seeded.created else 'already present'}: database "
+        f"Demo data {'created' if seeded.created else 'already present'} in "
+        f"{_store_name(settings.database)}: database "
         f"{seeded.db_id}, pixel {seeded.pixel_id}, token {seeded.token}\n"
         f"Profiles: {', '.join(f'{e} ({p})' for e, p in seeded.profiles.items())}\n"
         f"Register a goal:\n\n  {demo.curl(seeded, base)}\n"
@@ -221,11 +292,15 @@ def _configure_logging(level: str) -> None:
 @database_option
 @json_option
 def demo_command(database: str | None, as_json: bool) -> None:
-    """Seed a demo database, pixel, token and profiles, and print a working curl."""
-    settings = _settings(database=database)
+    """Seed demo data and print a working curl.
+
+    Creates a demo database, pixel, token and two profiles in ./goalline-demo.db (or the
+    store --database names, if it holds nothing else), once; running it again reuses them.
+    """
+    settings = _settings(database=_demo_database(database))
     store = _open(settings)
     try:
-        seeded = demo.seed(store)
+        seeded = _seed_demo(store, settings)
     finally:
         store.close()
     if as_json:
@@ -242,13 +317,20 @@ def demo_command(database: str | None, as_json: bool) -> None:
         )
     else:
         _print_demo(seeded, settings)
-        click.echo("Start the server with: goalline serve")
+        given = ""
+        if database is not None:
+            path = _sqlite_path(database)
+            given = " --database " + (shlex.quote(path) if path else "URL")
+        click.echo(f"Start the server with: goalline serve --demo{given}")
 
 
 @main.command()
 @database_option
 def migrate(database: str | None) -> None:
-    """Apply pending schema migrations (serve does this on start too)."""
+    """Apply pending schema migrations.
+
+    serve does this on start too.
+    """
     settings = _settings(database=database)
     from goalline.storage.store import open_store
 
@@ -263,7 +345,10 @@ def migrate(database: str | None) -> None:
 @main.command("settings")
 @json_option
 def settings_command(as_json: bool) -> None:
-    """List every setting with its flag, environment variable, default and current value."""
+    """List every setting and its current value.
+
+    Each with its flag, environment variable, default and help.
+    """
     current = _settings()
     rows = [
         {
@@ -554,3 +639,158 @@ def import_profiles(
     _emit(as_json, summary.as_dict(), text)
     if summary.failed:
         sys.exit(1)
+
+
+# -- retention and backups ---------------------------------------------------------------------
+
+
+def _before(value: str) -> str:
+    """``--before``: a date (midnight UTC) or a time with its offset, in the past, as stored
+    times spell it."""
+    try:
+        when = (
+            dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), dt.UTC)
+            if len(value) == 10
+            else dt.datetime.fromisoformat(value)
+        )
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise click.BadParameter(
+            f"{value!r}: expected a date (2026-01-31, midnight UTC) or a time with its offset "
+            "(2026-01-31T12:00:00+03:00)",
+            param_hint="--before",
+        )
+    if when > dt.datetime.now(dt.UTC):
+        raise click.BadParameter(
+            f"{value!r} is in the future: prune deletes only events of the past",
+            param_hint="--before",
+        )
+    return iso_utc(when)
+
+
+@main.command("prune")
+@click.option(
+    "--before",
+    "before_text",
+    metavar="DATE",
+    required=True,
+    help="Delete the goal events that happened before this date (2026-01-31: midnight UTC) "
+    "or time (RFC 3339 with offset).",
+)
+@click.option(
+    "--db", "db_id", type=click.IntRange(min=1), help="Only this database's events [default: all]."
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@database_option
+@json_option
+def prune_command(
+    before_text: str,
+    db_id: int | None,
+    dry_run: bool,
+    quiet: bool,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """Delete goal events older than a date.
+
+    \b
+    Deletes the goal events whose date (the event's `date`, by which history and reports
+    order them) lies before DATE, 1,000 per transaction, so a server using the same store is
+    held up for milliseconds at a time; then the request-log entries whose dedup window has
+    ended. Profiles stay. Interrupted, it keeps what it deleted; run it again for the rest.
+    """
+    before = _before(before_text)
+    settings = _settings(database=database)
+    store = _open(settings)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        found = store.call(
+            lambda uow: admin.prunable(uow, before=before, db_id=db_id, now=iso_utc(started))
+        )
+        done = found
+        if not dry_run:
+            with _count_bar(found.events, "goal events", enabled=not quiet) as progress:
+                done = admin.prune(
+                    store, before=before, db_id=db_id, now=iso_utc(started), progress=progress
+                )
+    except admin.AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    scope = f"database {db_id}" if db_id else "every database"
+    verb = "would delete" if dry_run else "deleted"
+    _emit(
+        as_json,
+        {
+            "before": before,
+            "db_id": db_id,
+            "dry_run": dry_run,
+            "goal_events": done.events,
+            "request_log": done.requests,
+            "seconds": round(seconds, 3),
+        },
+        f"{verb} {done.events:,} goal events of {scope} before {before} and "
+        f"{done.requests:,} expired request-log entries ({seconds:.1f} s)",
+    )
+
+
+@contextlib.contextmanager
+def _count_bar(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr over ``total`` items: yields the ``done so far`` callback."""
+    if not enabled or not total:
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@main.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False))
+@database_option
+@json_option
+def backup_command(destination: str, database: str | None, as_json: bool) -> None:
+    """Copy a SQLite store to a new file, while it serves.
+
+    SQLite's online backup API copies the store as it was at one moment, while servers keep
+    writing to it (they are not held up). The copy is written next to DESTINATION and renamed
+    into place once it is complete and checked, so DESTINATION is never a partial copy; it
+    must not exist yet. PostgreSQL: use pg_dump or base backups (docs/operations.md).
+    """
+    from pathlib import Path
+
+    from goalline.storage import backup
+
+    settings = _settings(database=database)
+    try:
+        copied = backup.sqlite_backup(settings.database, Path(destination))
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(
+        as_json,
+        {"destination": str(copied.path), "bytes": copied.bytes, "seconds": copied.seconds},
+        f"backed up {_store_name(settings.database)} to {copied.path} "
+        f"({copied.bytes:,} bytes in {copied.seconds:.1f} s)",
+    )

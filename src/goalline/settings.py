@@ -56,6 +56,14 @@ SETTINGS: tuple[Setting, ...] = (
         "with PostgreSQL or read-heavy loads.",
     ),
     Setting(
+        name="forwarded_allow_ips",
+        type=str,
+        default="127.0.0.1,::1",
+        help="Proxies trusted to name the client: comma-separated addresses or networks (or "
+        "*) whose X-Forwarded-For and X-Forwarded-Proto headers set the client's address and "
+        "scheme (docs/operations.md). Empty: none; the address is the connection's.",
+    ),
+    Setting(
         name="error_status",
         type=str,
         default="mirror",
@@ -199,6 +207,7 @@ class Settings:
     host: str = _default("host")
     port: int = _default("port")
     workers: int = _default("workers")
+    forwarded_allow_ips: str = _default("forwarded_allow_ips")
     error_status: str = _default("error_status")
     max_body_bytes: int = _default("max_body_bytes")
     max_in_flight: int = _default("max_in_flight")

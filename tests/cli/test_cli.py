@@ -9,13 +9,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from goalline import demo
 from goalline.cli import main
 from goalline.settings import SETTINGS
 
-from conftest import ROOT, goalline, start_server
+from conftest import ROOT, free_port, goalline, start_server
 
 COMMANDS = [
     [],
@@ -33,7 +35,38 @@ COMMANDS = [
     ["pixel", "create"],
     ["token"],
     ["token", "create"],
+    ["import"],
+    ["import", "profiles"],
+    ["prune"],
+    ["backup"],
 ]
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every group of the goalline command, this one first."""
+    out = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out += _commands(command, (*path, name))
+    return out
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_command_summaries_are_whole_and_short(width: int) -> None:
+    """Each command's line in `--help` is a whole sentence: click cut long ones at the
+    terminal's width ("Seed a demo database, pixel, token and profiles, and print a...")."""
+    for path in _commands(main):
+        group = main
+        for name in path:
+            group = group.commands[name]  # type: ignore[assignment]
+        output = CliRunner().invoke(main, [*path, "--help"], terminal_width=width).output
+        listing = " ".join(output.split("Commands:", 1)[1].split())
+        assert "..." not in listing, (path, output)
+        for name, command in group.commands.items():
+            summary = " ".join((command.help or "").split("\n\n", 1)[0].split())
+            assert summary.endswith("."), (path, name, summary)
+            assert len(summary) <= 60, f"{' '.join((*path, name))}: summary too long: {summary}"
+            assert f"{name} {summary}" in listing, (path, name, output)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "goalline")
@@ -237,4 +270,51 @@ def test_a_changed_database_default_is_used_and_documented(
     for command in (["migrate"], ["db", "list"], ["import", "profiles"], ["serve"]):
         help_text = " ".join(runner.invoke(main, [*command, "--help"]).output.split())
         assert "[env GOALLINE_DATABASE; default elsewhere.db]" in help_text, command
-    assert "start on ./elsewhere.db" in runner.invoke(main, ["--help"]).output
+    assert "serve the API on ./elsewhere.db" in runner.invoke(main, ["--help"]).output
+
+
+def test_a_database_name_is_taken_once(server_database: str) -> None:
+    """Two databases called "Shop" (or "shop ") are refused, naming the one that has the name;
+    other names still work."""
+    goalline("db", "create", "Shop", "--id", "1", database=server_database)
+    for name in ("Shop", "shop ", "SHOP"):
+        result = goalline("db", "create", name, database=server_database, check=False)
+        assert result.returncode == 1, result.stdout
+        assert f"database name {name!r}: database 1 is already called 'Shop'" in result.stderr
+        assert "Traceback" not in result.stderr
+    blank = goalline("db", "create", "  ", database=server_database, check=False)
+    assert blank.returncode == 1 and "database name" in blank.stderr
+    goalline("db", "create", "Shop 2", database=server_database)
+    listed = json.loads(goalline("db", "list", "--json", database=server_database).stdout)
+    assert [(d["id"], d["name"]) for d in listed["databases"]] == [(1, "Shop"), (2, "Shop 2")]
+
+
+def test_demo_stays_out_of_a_store_with_real_databases(server_database: str) -> None:
+    """The demo's token is published: seeding it next to real databases is refused, and the
+    store is left as it was."""
+    goalline("db", "create", "Shop", "--id", "1", database=server_database)
+    for command in (["demo"], ["serve", "--demo", "--port", str(free_port())]):
+        result = goalline(*command, database=server_database, check=False)
+        assert result.returncode == 1, result.stdout
+        assert "already holds databases (1 'Shop')" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    listed = json.loads(goalline("db", "list", "--json", database=server_database).stdout)
+    assert [d["name"] for d in listed["databases"]] == ["Shop"]
+    created = goalline(
+        "token", "create", "t", "--value", demo.DEMO_TOKEN, database=server_database, check=False
+    )
+    assert created.returncode == 0  # the demo token was never stored in this store
+
+
+def test_demo_uses_its_own_file_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GOALLINE_DATABASE", raising=False)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "goalline-demo.db").exists() and not (tmp_path / "goalline.db").exists()
+    assert str(tmp_path / "goalline-demo.db") in result.output
+    assert "Start the server with: goalline serve --demo\n" in result.output
+    # The real default is free for the README's real set-up.
+    created = CliRunner().invoke(main, ["db", "create", "Shop", "--id", "1", "--json"])
+    assert created.exit_code == 0, created.output
+    assert (tmp_path / "goalline.db").exists()

@@ -1,19 +1,24 @@
-"""Administration units of work: databases, fields, pixels, tokens (CLI now, admin API later).
+"""Administration units of work: databases, fields, pixels, tokens, retention (CLI now, admin
+API later).
 
 Tokens are generated as 32 hex characters (Altcraft's shape), shown once, stored as SHA-256.
+Database names are unique, compared case-insensitively and without surrounding spaces: the
+check is here, not a unique index, so a store that already holds two databases of one name
+(made before the check) still migrates; only new duplicates are refused.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from goalline.model import FIELD_TYPES, POLICIES
 from goalline.pipeline.context import hash_token
 from goalline.pipeline.profiles import BUILTIN_FIELDS
-from goalline.storage.ports import UnitOfWork
+from goalline.storage.ports import Store, UnitOfWork
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -37,9 +42,22 @@ def create_database(
         raise AdminError(
             f"unknown-profile policy {policy!r}: expected one of {', '.join(POLICIES)}"
         )
+    if not name.strip():
+        raise AdminError("database name: expected at least one character other than spaces")
     if db_id is not None and uow.get_database(db_id) is not None:
         raise AdminError(f"database {db_id} already exists")
+    same = [db for db in uow.list_databases() if _name_key(db.name) == _name_key(name)]
+    if same:
+        raise AdminError(
+            f"database name {name!r}: database {same[0].id} is already called {same[0].name!r} "
+            "(names are compared ignoring case)"
+        )
     return uow.create_database(name=name, policy=policy, db_id=db_id, now=now)
+
+
+def _name_key(name: str) -> str:
+    """What two database names must differ in: case and surrounding spaces do not count."""
+    return name.strip().casefold()
 
 
 def set_policy(uow: UnitOfWork, *, db_id: int, policy: str) -> None:
@@ -96,6 +114,73 @@ def describe_databases(uow: UnitOfWork) -> list[dict[str, Any]]:
         {"id": db_id, "name": name, "unknown_profile": policy, "fields": uow.fields_of(db_id)}
         for db_id, name, policy in uow.list_databases()
     ]
+
+
+# -- retention: goalline prune ---------------------------------------------------------------
+
+#: Goal events deleted per transaction by prune: a serving process's writes wait behind one
+#: such transaction for milliseconds, never for the whole prune.
+PRUNE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What prune deleted (or, in a dry run, would delete)."""
+
+    events: int
+    requests: int
+
+
+def prunable(uow: UnitOfWork, *, before: str, db_id: int | None, now: str) -> Pruned:
+    """What ``prune`` would delete now: the goal events that happened before ``before`` (of
+    ``db_id``, or of every database) and the request-log entries expired by ``now``."""
+    if db_id is not None:
+        _database(uow, db_id)
+    return Pruned(uow.count_events_before(before, db_id), uow.count_requests_expired(now))
+
+
+def prune(
+    store: Store,
+    *,
+    before: str,
+    db_id: int | None,
+    now: str,
+    batch: int = PRUNE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> Pruned:
+    """Delete the goal events whose ``event_at`` lies before ``before`` (of ``db_id``, or of
+    every database), ``batch`` at a time, each batch in a transaction of its own; then the
+    request-log entries that expired by ``now`` (they are past their dedup window, whatever
+    the database). ``progress`` gets the number of events deleted so far after each batch.
+    Safe beside a serving process; stopped half way, what was deleted stays deleted and a
+    second run deletes the rest."""
+    events = 0
+    after = 0
+    while True:
+        deleted, last = store.call(_delete_events(before, db_id, after, batch))
+        if last is None:
+            break
+        events += deleted
+        after = last
+        if progress is not None:
+            progress(events)
+    requests = 0
+    while True:
+        forgotten = store.call(_forget_requests(now, batch))
+        requests += forgotten
+        if forgotten < batch:
+            break
+    return Pruned(events, requests)
+
+
+def _delete_events(
+    before: str, db_id: int | None, after: int, batch: int
+) -> Callable[[UnitOfWork], tuple[int, int | None]]:
+    return lambda uow: uow.delete_events_before(before, db_id, after_id=after, limit=batch)
+
+
+def _forget_requests(now: str, batch: int) -> Callable[[UnitOfWork], int]:
+    return lambda uow: uow.forget_requests_before(now, batch)
 
 
 def _database(uow: UnitOfWork, db_id: int) -> None:

@@ -722,3 +722,44 @@ class Queries(Tx):
             raise ValueError(f"not a Goalline table: {sorted(unknown)}")
         if tables and self.dialect.name == "postgres":
             self.execute("ANALYZE " + ", ".join(tables))
+
+    # -- retention: goalline prune (pipeline/admin.py prune) -------------------------------------
+
+    def count_events_before(self, before: str, db_id: int | None) -> int:
+        """How many goal events happened (``event_at``) before ``before``, of ``db_id`` or of
+        every database."""
+        where, params = _happened_before(before, db_id)
+        return int(self.scalar(f"SELECT COUNT(*) FROM goal_events WHERE {where}", params))
+
+    def delete_events_before(
+        self, before: str, db_id: int | None, *, after_id: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Delete the first ``limit`` goal events, in id order after ``after_id``, that happened
+        before ``before`` (of ``db_id`` or of every database); return how many and the last id
+        looked at (None: no such event is left). Each call starts where the previous one
+        stopped, along the primary key, so pruning reads the table once whatever the number of
+        calls (``event_at`` has no index of its own)."""
+        where, params = _happened_before(before, db_id)
+        last = self.scalar(
+            "SELECT MAX(id) FROM (SELECT id FROM goal_events "
+            f"WHERE id > ? AND {where} ORDER BY id LIMIT ?) AS first_ids",
+            (after_id, *params, limit),
+        )
+        if last is None:
+            return 0, None
+        cursor = self.execute(
+            f"DELETE FROM goal_events WHERE id > ? AND id <= ? AND {where}",
+            (after_id, last, *params),
+        )
+        return max(int(cursor.rowcount), 0), int(last)
+
+    def count_requests_expired(self, now: str) -> int:
+        """How many request-log entries expired by ``now`` (forget_requests_before deletes
+        them)."""
+        return int(self.scalar("SELECT COUNT(*) FROM request_log WHERE expires_at <= ?", (now,)))
+
+
+def _happened_before(before: str, db_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    if db_id is None:
+        return "event_at < ?", (before,)
+    return "event_at < ? AND db_id = ?", (before, db_id)

@@ -61,12 +61,26 @@ def build_ops(deps: Deps, lifespan: Callable[[], AbstractAsyncContextManager[Non
         return JSONResponse(openapi_document())
 
     async def index(request: Request) -> JSONResponse:
+        # Only addresses this server answers, and files Goalline ships: no external URL.
         return JSONResponse(
             {
                 "service": "goalline",
                 "version": __version__,
-                "api": "POST /api/v1.1/goals/register",
-                "docs": "https://github.com/ (see README.md and docs/ in the distribution)",
+                "api": "POST /api/v1.1/<method>, JSON or XML (e.g. /api/v1.1/goals/register)",
+                "links": {
+                    "openapi": "/openapi.json",
+                    "healthz": "/healthz",
+                    "readyz": "/readyz",
+                    "metrics": "/metrics",
+                },
+                "docs": "docs/api.md (every method) and docs/operations.md beside README.md in "
+                "Goalline's source; `goalline --help` for the commands",
+                # The caller as this server sees it: behind a proxy, check that it shows the
+                # client's address, not the proxy's (forwarded_allow_ips, docs/operations.md).
+                "client": {
+                    "address": request.client.host if request.client else None,
+                    "scheme": request.url.scheme,
+                },
             }
         )
 
