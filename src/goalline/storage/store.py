@@ -1,4 +1,5 @@
-"""The Store: runs units of work (plain functions of a Tx) in transactions, with group commit.
+"""The Store: runs units of work (plain functions of a UnitOfWork) in transactions, with group
+commit.
 
 ``await store.write(fn)`` queues ``fn``; a writer takes every unit waiting in the queue (up to
 ``write_batch``), runs each inside its own SAVEPOINT of one transaction, commits once, and only
