@@ -409,6 +409,7 @@ def report(tally: Tally) -> str:
         f"  {s:7.3f} s  case {i:<6} HTTP {status}  {label[:80]}"
         for s, i, label, status in tally.slowest()
     ]
+    lines += ["", f"fuzz: {tally.completed - tally.failures} passed, {tally.failures} failed"]
     return "\n".join(lines)
 
 
