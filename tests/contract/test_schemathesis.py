@@ -12,6 +12,7 @@ so valid bodies reach matching and storage instead of stopping at 401 (see TOKEN
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -37,7 +38,8 @@ from conftest import Server, start_server
 
 pytestmark = pytest.mark.server
 
-MAX_EXAMPLES = 40
+#: Examples per method and store; GOALLINE_SCHEMATHESIS_EXAMPLES=500 digs deeper, locally.
+MAX_EXAMPLES = int(os.environ.get("GOALLINE_SCHEMATHESIS_EXAMPLES", "40"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

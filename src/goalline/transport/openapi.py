@@ -577,7 +577,7 @@ def request_components() -> dict[str, Schema]:
         overrides, extra = tightening[name]
         for field, override in {**BASE, **MATCH, **overrides}.items():
             if field in props:
-                props[field] = override
+                props[field] = copy.deepcopy(override)  # the walks below edit it
         for prop in props.values():
             _bound_integers(prop)
             _no_nul(prop)
