@@ -162,6 +162,33 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("debug", "info", "warning", "error"),
         help="Least severe log level written.",
     ),
+    Setting(
+        name="max_goals",
+        type=int,
+        default=1000,
+        help="Most goals one goals/register request may name (`goal` and the items of "
+        "`goals[]` together); more is error 400.",
+    ),
+    Setting(
+        name="max_batch_items",
+        type=int,
+        default=10000,
+        help="Most items one profiles/import_batch request may carry; more is error 400.",
+    ),
+    Setting(
+        name="max_json_depth",
+        type=int,
+        default=32,
+        help="Deepest nesting of objects and arrays in a JSON body, the top-level object being "
+        "level 1, ignored keys included; deeper is error 400.",
+    ),
+    Setting(
+        name="max_xml_depth",
+        type=int,
+        default=32,
+        help="Deepest nesting of elements in an XML body, `<xml>` being level 1; deeper is "
+        "error 400.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -199,6 +226,10 @@ class Settings:
     pg_pool_size: int = _default("pg_pool_size")
     pg_writers: int = _default("pg_writers")
     log_level: str = _default("log_level")
+    max_goals: int = _default("max_goals")
+    max_batch_items: int = _default("max_batch_items")
+    max_json_depth: int = _default("max_json_depth")
+    max_xml_depth: int = _default("max_xml_depth")
 
     def __repr__(self) -> str:  # the database URL may carry a password
         shown = {

@@ -298,6 +298,7 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         max_future_seconds=deps.settings.max_future_seconds,
         phone_region=deps.settings.default_phone_region,
         now_iso=ctx.now_iso,
+        max_goals=deps.settings.max_goals,
     )
     deps.enricher.apply(reg.attrs)
     pending = Pending(reg, ctx.token_hash(), ctx.now_iso, ctx.guard, deps.auth_cache)
