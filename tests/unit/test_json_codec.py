@@ -59,8 +59,14 @@ def test_depth_scan(body: bytes, depth: int) -> None:
 
 
 def test_unpaired_brackets_are_left_to_the_decoder() -> None:
-    assert json_codec.deeper_than(b"[" * 1000, 32) is False
     assert json_codec.deeper_than(b"{}}" * 20, 2) is False
+    assert json_codec.deeper_than(b"[1," * 40, 32) is False  # never closed: malformed
+
+
+def test_a_long_run_of_opening_brackets_is_too_deep_closed_or_not() -> None:
+    assert json_codec.deeper_than(b"[" * 100, 32) is True
+    assert json_codec.deeper_than(b"[" * 100 + b"]" * 100, 32) is True
+    assert refused(b'{"x":' + b"[" * 33).startswith("body: malformed JSON")
 
 
 @pytest.mark.parametrize("levels", [33, 1_000, 200_000])

@@ -94,6 +94,12 @@ def deeper_than(body: bytes, limit: int) -> bool:
     any other body costs a translate to its quotes and brackets, a replace that drops the
     strings without brackets in them, and one replace per level up to ``limit``.
 
+    Measured against the decode of today's main (issue 17): the seed's 1-goal body 1.08 →
+    1.16 µs, the full example 3.9 → 4.4 µs, 1,000 goals 116 → 147 µs, a 10,000-item batch
+    8.0 → 8.6 ms; a body 999 levels deep is refused in 5 µs. Catching the decoder's
+    RecursionError alone costs nothing on those bodies, but only bounds the depth at about
+    900 levels, less the stack in use at the time, so it could not be a setting.
+
     A body whose brackets do not pair up is reported as not too deep: the decoder then calls
     it malformed (and a RecursionError on it is caught by :func:`decode`).
     """
@@ -111,6 +117,8 @@ def deeper_than(body: bytes, limit: int) -> bool:
         structure = b"".join(structure.split(b'"')[::2])
     if len(structure) <= 2 * limit:
         return False
+    if b"[" * (limit + 1) in structure:  # the usual attack, refused in one search
+        return True
     for _ in range(limit):
         # Each pass removes the innermost pairs only, one level: "[]" cannot overlap itself.
         inner = structure.replace(b"[]", b"")
