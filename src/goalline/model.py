@@ -9,7 +9,10 @@ from typing import Any, Literal, NamedTuple
 
 def iso_utc(when: dt.datetime) -> str:
     """Fixed-width ISO 8601 in UTC with microseconds (``2026-11-27T09:35:48.123456Z``): the
-    form every stored time takes, so times sort correctly as text on both stores."""
+    form every stored time takes, so times sort correctly as text on both stores.
+
+    Raises OverflowError for a moment outside years 1 to 9999 in UTC (``0001-01-01T00:00+05:00``
+    is one): callers pass the server clock, or a ``date`` validate.py has bounded first."""
     utc = when if when.tzinfo is dt.UTC else when.astimezone(dt.UTC)
     # %-formatting: a quarter of isoformat()'s cost, and it runs several times a request.
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031

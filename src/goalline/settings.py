@@ -185,6 +185,33 @@ SETTINGS: tuple[Setting, ...] = (
         "it is back. Meanwhile every request gets error 503 at once, with a Retry-After of "
         "this many seconds, rounded up.",
     ),
+    Setting(
+        name="max_goals",
+        type=int,
+        default=1000,
+        help="Most goals one goals/register request may name (`goal` and the items of "
+        "`goals[]` together); more is error 400.",
+    ),
+    Setting(
+        name="max_batch_items",
+        type=int,
+        default=10000,
+        help="Most items one profiles/import_batch request may carry; more is error 400.",
+    ),
+    Setting(
+        name="max_json_depth",
+        type=int,
+        default=32,
+        help="Deepest nesting of objects and arrays in a JSON body, the top-level object being "
+        "level 1, ignored keys included; deeper is error 400.",
+    ),
+    Setting(
+        name="max_xml_depth",
+        type=int,
+        default=32,
+        help="Deepest nesting of elements in an XML body, `<xml>` being level 1; deeper is "
+        "error 400.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -225,6 +252,10 @@ class Settings:
     log_level: str = _default("log_level")
     pg_connect_timeout: int = _default("pg_connect_timeout")
     storage_probe_seconds: float = _default("storage_probe_seconds")
+    max_goals: int = _default("max_goals")
+    max_batch_items: int = _default("max_batch_items")
+    max_json_depth: int = _default("max_json_depth")
+    max_xml_depth: int = _default("max_xml_depth")
 
     def __repr__(self) -> str:  # the database URL may carry a password
         shown = {

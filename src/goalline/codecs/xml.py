@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
 
@@ -32,7 +32,8 @@ from goalline.errors import InvalidRequest
 
 __all__ = ["MAX_DEPTH", "decode", "encode"]
 
-#: Deepest element nesting accepted, counting ``<xml>`` itself as level 1.
+#: Deepest element nesting accepted, counting ``<xml>`` itself as level 1: the default of the
+#: ``max_xml_depth`` setting (the transport passes the setting's value to :func:`decode`).
 MAX_DEPTH = 32
 
 _ROOT = "xml"
@@ -52,7 +53,9 @@ _NAME = re.compile(f"[{_NAME_START}][{_NAME_CHAR}]*")
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def decode(body: bytes, arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
+def decode(
+    body: bytes, arrays: frozenset[str] = frozenset(), *, max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
     """Decode an Altcraft XML request body into a mapping of strings.
 
     Parameters
@@ -61,6 +64,8 @@ def decode(body: bytes, arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
         The raw request body, UTF-8, with an optional BOM, prolog and surrounding whitespace.
     arrays : frozenset of str
         Element local names that always decode to a list, at any depth.
+    max_depth : int
+        Deepest element nesting accepted, ``<xml>`` being level 1.
 
     Returns
     -------
@@ -71,7 +76,7 @@ def decode(body: bytes, arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
     ------
     InvalidRequest
         The body is not UTF-8, not well-formed, uses a DTD or entities, has a root other than
-        ``<xml>``, mixes text with child elements, or nests deeper than :data:`MAX_DEPTH`.
+        ``<xml>``, mixes text with child elements, or nests deeper than ``max_depth``.
     """
     root = _parse(body)
     name = _local(root.tag)
@@ -85,7 +90,10 @@ def decode(body: bytes, arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
             )
         return {}
     _check_not_mixed(root, children, _ROOT_PATH)
-    return _decode_children(children, "", 1, arrays)
+    try:
+        return _decode_children(children, "", 1, _Walk(arrays, max_depth))
+    except RecursionError:  # a max_depth set beyond what Python's stack allows
+        raise InvalidRequest(f"{_ROOT_PATH}: XML nested too deep to read") from None
 
 
 def encode(obj: Mapping[str, Any]) -> bytes:
@@ -142,9 +150,14 @@ def _parse(body: bytes) -> Element:
         raise InvalidRequest(f"{_ROOT_PATH}: not well-formed XML ({exc})") from exc
 
 
-def _decode_children(
-    children: list[Element], path: str, depth: int, arrays: frozenset[str]
-) -> dict[str, Any]:
+class _Walk(NamedTuple):
+    """What every level of the decoding walk needs."""
+
+    arrays: frozenset[str]
+    max_depth: int
+
+
+def _decode_children(children: list[Element], path: str, depth: int, walk: _Walk) -> dict[str, Any]:
     """Group ``children`` by local name, in order of first appearance, and decode each group."""
     groups: dict[str, list[Element]] = {}
     for child in children:
@@ -152,13 +165,13 @@ def _decode_children(
     out: dict[str, Any] = {}
     for name, elems in groups.items():
         child_path = f"{path}.{name}" if path else name
-        forced = name in arrays or any(_marked_array(e) for e in elems)
+        forced = name in walk.arrays or any(_marked_array(e) for e in elems)
         if not forced and len(elems) == 1:
-            out[name] = _decode_element(elems[0], child_path, depth + 1, arrays)
+            out[name] = _decode_element(elems[0], child_path, depth + 1, walk)
             continue
         items: list[Any] = []
         for elem in elems:
-            value = _decode_element(elem, f"{child_path}[{len(items)}]", depth + 1, arrays)
+            value = _decode_element(elem, f"{child_path}[{len(items)}]", depth + 1, walk)
             if value is None and forced:
                 continue
             items.append(value)
@@ -166,15 +179,15 @@ def _decode_children(
     return out
 
 
-def _decode_element(elem: Element, path: str, depth: int, arrays: frozenset[str]) -> Any:
+def _decode_element(elem: Element, path: str, depth: int, walk: _Walk) -> Any:
     """Decode one element: a dict if it has children, else its text, or ``None`` if empty."""
-    if depth > MAX_DEPTH:
-        raise InvalidRequest(f"{_ROOT_PATH}: XML nested deeper than {MAX_DEPTH} levels")
+    if depth > walk.max_depth:
+        raise InvalidRequest(f"{_ROOT_PATH}: XML nested deeper than {walk.max_depth} levels")
     children = list(elem)
     if not children:
         return None if _blank(elem.text) else elem.text
     _check_not_mixed(elem, children, path)
-    return _decode_children(children, path, depth, arrays)
+    return _decode_children(children, path, depth, walk)
 
 
 def _check_not_mixed(elem: Element, children: list[Element], path: str) -> None:

@@ -46,6 +46,8 @@ from goalline.storage.ports import Retry, UnitOfWork
 #: The profile fields whose keys belong to one profile only (storage's unique index).
 UNIQUE_FIELDS = ("email", "phones")
 IDENTIFIERS = ("email", "phone", "profile_id", "field_name", "field_value")
+#: Most items in one batch: the default of the ``max_batch_items`` setting (the handler passes
+#: the setting's value).
 MAX_ITEMS = 10_000
 _ENCODE = msgspec.json.Encoder().encode
 
@@ -417,7 +419,7 @@ class Plan:
 async def handle_import_batch(
     deps: Deps, ctx: Context, req: ProfileImportBatchRequest
 ) -> dict[str, Any]:
-    db_id, items, matching = check_batch(req)
+    db_id, items, matching = check_batch(req, max_items=deps.settings.max_batch_items)
     token_hash = ctx.token_hash()
     region = deps.settings.default_phone_region
     now = ctx.now_iso
@@ -455,13 +457,15 @@ async def handle_import_batch(
     return await deps.store.write(lambda uow: dedupe.once(uow, ctx.guard, work), large=True)
 
 
-def check_batch(req: ProfileImportBatchRequest) -> tuple[int, list[Any], str]:
+def check_batch(
+    req: ProfileImportBatchRequest, *, max_items: int = MAX_ITEMS
+) -> tuple[int, list[Any], str]:
     """The batch-wide rules: a failure here refuses the whole request."""
     db_id = required_id(req.db_id, "db_id")
     if req.data is None:
         raise InvalidRequest.field("data", "required: an array of profiles")
-    if len(req.data) > MAX_ITEMS:
-        raise InvalidRequest.field("data", f"more than {MAX_ITEMS} items")
+    if len(req.data) > max_items:
+        raise InvalidRequest.field("data", f"more than {max_items} items")
     matching = req.matching or "email"
     if matching not in match.MATCHING_MODES:
         raise InvalidRequest.field("matching", f"must be one of {', '.join(match.MATCHING_MODES)}")

@@ -7,6 +7,7 @@ means "holds every listed tag".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from goalline.errors import InvalidRequest
 from goalline.model import MatchKey
-from goalline.pipeline.requests import MatchFields
+from goalline.pipeline.requests import INT64_MAX, INT64_MIN, MatchFields
 
 MATCHING_MODES: tuple[str, ...] = ("email", "email_profile", "phone", "profile_id", "custom")
 
@@ -164,6 +165,8 @@ def typed_value(field_type: str, raw: Any, path: str) -> Any:
     if field_type == "string":
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
             raise InvalidRequest.field(path, "must be a string")
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise InvalidRequest.field(path, "must be a string or a finite number")
         text = raw if isinstance(raw, str) else _number_text(raw)
         if len(text) > 128:
             raise InvalidRequest.field(path, "longer than 128 characters")
@@ -191,25 +194,30 @@ def key_texts(field_type: str, value: Any) -> list[str]:
 
 
 def _to_int(raw: Any, path: str) -> int:
+    """An int field's value: what a signed 64-bit column holds, like every integer of a request
+    (pipeline/requests.py), so its JSON text and its index key are always writable."""
+    value: int | None = None
     if isinstance(raw, bool):
+        pass
+    elif isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and len(raw) <= 128:  # no longer text is a 64-bit integer
+        with contextlib.suppress(ValueError):
+            value = int(raw.strip())
+    if value is None:
         raise InvalidRequest.field(path, "must be an integer")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            pass
-    raise InvalidRequest.field(path, "must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidRequest.field(path, f"must be between {INT64_MIN} and {INT64_MAX}")
+    return value
 
 
 def _to_float(raw: Any, path: str) -> float:
     if not isinstance(raw, bool):
         try:
             value = float(raw.strip() if isinstance(raw, str) else raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int past 1e308
             value = math.nan
         if math.isfinite(value):
             return value

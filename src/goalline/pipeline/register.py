@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from goalline.errors import ApiError, Conflict
 from goalline.model import Database, EventDraft, Registration
 from goalline.pipeline import dedupe, profiles, validate
@@ -244,17 +246,47 @@ def _fingerprints(reg: Registration) -> tuple[str, ...]:
 
     The payload leaves out what a retry cannot keep equal: the server-side receive time, the
     matched profile, the token, and values derived by enrichment (a new GeoIP database may
-    change them).
+    change them). It is the normalised event, so the same event sent as JSON and as XML has
+    one fingerprint: ``pixel_data`` is compared as XML can spell it (``_comparable_pixel_data``);
+    every other field is typed by its struct already (docs/api.md "Idempotent events").
     """
     derived = reg.attrs["sources"] or {}
     payload = tuple(
-        v for k, v in reg.attrs.items() if k != "sources" and derived.get(k, "request") == "request"
+        _comparable_pixel_data(v) if k == "pixel_data" else v
+        for k, v in reg.attrs.items()
+        if k != "sources" and derived.get(k, "request") == "request"
     )
     common = (
         reg.pixel_id, reg.matching, reg.match.kind, reg.match.field, reg.match.value,
         reg.date_raw, reg.is_test, reg.skip_triggers, reg.enrich_profile, payload,
     )  # fmt: skip
     return tuple(dedupe.fingerprint((name, value, *common)) for name, value in reg.goals)
+
+
+def _comparable_pixel_data(text: str | None) -> str | None:
+    """``pixel_data`` (validated, compact JSON text) in the form a fingerprint compares: XML
+    carries only text, so every scalar becomes the text XML would carry (``56893``, ``true``),
+    an empty string is absent (``<a></a>``), an array of one item is that item (``<arr>``
+    once), an absent value is no key (``null`` means absent), and keys are sorted."""
+    if text is None:
+        return None
+    data: dict[str, Any] = msgspec.json.decode(text)
+    values = ((key, _comparable_value(data[key])) for key in sorted(data))
+    comparable = {key: value for key, value in values if value is not None}
+    return msgspec.json.encode(comparable).decode() if comparable else None
+
+
+def _comparable_value(value: Any) -> Any:
+    if isinstance(value, list):
+        items = [_comparable_scalar(item) for item in value]
+        return items[0] if len(items) == 1 else items
+    return _comparable_scalar(value)
+
+
+def _comparable_scalar(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    return msgspec.json.encode(value).decode()  # a number as JSON writes it, true, false
 
 
 def _settle_once(
@@ -293,6 +325,7 @@ async def handle(deps: Deps, ctx: Context, req: RegisterRequest) -> dict[str, An
         max_future_seconds=deps.settings.max_future_seconds,
         phone_region=deps.settings.default_phone_region,
         now_iso=ctx.now_iso,
+        max_goals=deps.settings.max_goals,
     )
     deps.enricher.apply(reg.attrs)
     pending = Pending(reg, ctx.token_hash(), ctx.now_iso, ctx.guard, deps.auth_cache)

@@ -26,6 +26,8 @@ from goalline.pipeline.match import match_key
 from goalline.pipeline.requests import RegisterRequest
 
 MAX_STRING = 128
+#: Most goals in one request: the default of the ``max_goals`` setting (register.handle passes
+#: the setting's value).
 MAX_GOALS = 1000
 MAX_CATEGORIES = 100
 MAX_PIXEL_DATA_BYTES = 1024
@@ -48,6 +50,10 @@ DATE_SHAPES = (
     "RFC 3339 with an offset (2006-01-25T15:04:05+07:00 or ...Z), the same with a +0700 offset, "
     "or Unix epoch seconds"
 )
+#: The earliest event date accepted: the Unix epoch, the earliest moment epoch seconds can say,
+#: so every accepted shape has the same range (docs/api.md "Dates").
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+EARLIEST_TEXT = "1970-01-01T00:00:00Z"
 
 
 def registration(
@@ -57,6 +63,7 @@ def registration(
     max_future_seconds: int,
     phone_region: str = "",
     now_iso: str | None = None,
+    max_goals: int = MAX_GOALS,
 ) -> Registration:
     """Check every field of ``req`` and return the normalised Registration.
 
@@ -65,7 +72,7 @@ def registration(
     """
     db_id = required_id(req.db_id, "db_id")
     pixel_id = required_id(req.pixel_id, "pixel_id")
-    goals = _goals(req)
+    goals = _goals(req, max_goals)
     if req.date is None:  # the event happened now (``now_iso``: ``now`` already formatted)
         event_at, date_raw = now_iso or iso_utc(now), None
     else:
@@ -102,7 +109,9 @@ def check_string(path: str, value: str, limit: int = MAX_STRING) -> None:
         raise InvalidRequest.field(path, "contains a NUL character")
 
 
-def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
+def _goals(req: RegisterRequest, max_goals: int) -> tuple[Goal, ...]:
+    if (req.goal is not None) + len(req.goals or ()) > max_goals:  # before any other work
+        raise InvalidRequest.field("goals", f"more than {max_goals} goals in one request")
     goals: list[Goal] = []
     if req.goal is not None:
         goals.append(Goal(goal_name(req.goal, "goal"), _value(req.value, "value")))
@@ -117,8 +126,6 @@ def _goals(req: RegisterRequest) -> tuple[Goal, ...]:
         if value is not None and not math.isfinite(value):
             _value(value, f"goals[{i}].value")  # raises, naming the item
         goals.append(_new_goal((name, value)))
-    if len(goals) > MAX_GOALS:
-        raise InvalidRequest.field("goals", f"more than {MAX_GOALS} goals in one request")
     # Neither goal nor goals: one pixel-activation event without a goal name (SPEC §2).
     return tuple(goals) if goals else (Goal(None, None),)
 
@@ -185,11 +192,16 @@ def _date(raw: str | int | None, now: dt.datetime, max_future: int) -> tuple[str
             raise InvalidRequest.field(
                 "date", f"no UTC offset, so the moment is ambiguous; accepted: {DATE_SHAPES}"
             )
+    if when < EARLIEST:  # also what an offset would push before year 1 (issue 17)
+        raise InvalidRequest.field("date", f"before {EARLIEST_TEXT}")
     if (when - now).total_seconds() > max_future:
         raise InvalidRequest.field(
             "date", f"more than {max_future} seconds in the future (server time {iso_utc(now)})"
         )
-    return iso_utc(when), str(raw)
+    try:
+        return iso_utc(when), str(raw)
+    except OverflowError:  # after 9999-12-31 in UTC: only a huge max_future_seconds lets it by
+        raise InvalidRequest.field("date", "after 9999-12-31T23:59:59Z") from None
 
 
 def _attrs(req: RegisterRequest) -> dict[str, Any]:

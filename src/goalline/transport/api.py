@@ -61,7 +61,14 @@ async def answer(
         in_fmt = request_format(content_type, body)
         fmt = reply_format(in_fmt, accept, query_format)
         method = dispatch.find(method_name)
-        request = decode(method.request, body, in_fmt)
+        settings = deps.settings
+        request = decode(
+            method.request,
+            body,
+            in_fmt,
+            json_depth=settings.max_json_depth,
+            xml_depth=settings.max_xml_depth,
+        )
         fmt = reply_format(in_fmt, accept, getattr(request, "format", None) or query_format)
         ctx.reply_format = fmt
         ctx.encode_reply = _success_encoder(fmt)
@@ -82,11 +89,20 @@ async def answer(
     return result
 
 
-def decode(struct: type[Any], body: bytes, fmt: Format) -> Any:
-    """A request body as the method's typed request (JSON, or XML read into the same shape)."""
+def decode(
+    struct: type[Any],
+    body: bytes,
+    fmt: Format,
+    *,
+    json_depth: int = json_codec.MAX_DEPTH,
+    xml_depth: int = xml_codec.MAX_DEPTH,
+) -> Any:
+    """A request body as the method's typed request (JSON, or XML read into the same shape);
+    the depths are the ``max_json_depth`` and ``max_xml_depth`` settings."""
     if fmt == "xml":
-        return json_codec.convert(xml_codec.decode(body, XML_ARRAYS[struct]), struct)
-    return json_codec.decode(body, struct)
+        data = xml_codec.decode(body, XML_ARRAYS[struct], max_depth=xml_depth)
+        return json_codec.convert(data, struct)
+    return json_codec.decode(body, struct, max_depth=json_depth)
 
 
 def refusal(
