@@ -170,6 +170,8 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
     """Run the HTTP API server (the default command)."""
     import uvicorn
 
+    from goalline.transport.server import serve_options
+
     settings = _settings(**overrides)
     _configure_logging(settings.log_level)
     store = _open(settings)
@@ -182,6 +184,7 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        **serve_options(settings),  # the HTTP edge's limits (docs/operations.md)
     }
     if settings.workers > 1:
         store.close()
