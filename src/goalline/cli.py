@@ -209,6 +209,8 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
 
     if with_demo:
         overrides["database"] = _demo_database(overrides.get("database"))
+    from goalline.transport.server import serve_options
+
     settings = _settings(**overrides)
     _configure_logging(settings.log_level)
     store = _open(settings)
@@ -222,6 +224,7 @@ def serve(with_demo: bool = False, **overrides: Any) -> None:
         "server_header": False,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_graceful_shutdown": 10,
+        **serve_options(settings),  # the HTTP edge's limits (docs/operations.md)
     }
     if settings.workers > 1:
         store.close()

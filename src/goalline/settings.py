@@ -212,6 +212,85 @@ SETTINGS: tuple[Setting, ...] = (
         help="Deepest nesting of elements in an XML body, `<xml>` being level 1; deeper is "
         "error 400.",
     ),
+    Setting(
+        name="max_register_body_bytes",
+        type=int,
+        default=2 * 1024 * 1024,
+        help="Largest goals/register body (1,000 goals with long names fit in under 1 MiB); "
+        "larger bodies get error 413, before they are read when Content-Length says so. "
+        "max_body_bytes caps it.",
+    ),
+    Setting(
+        name="max_other_body_bytes",
+        type=int,
+        default=256 * 1024,
+        help="Largest body of the methods that carry one profile or a query (all but "
+        "goals/register and profiles/import_batch, which take max_body_bytes); larger "
+        "bodies get error 413.",
+    ),
+    Setting(
+        name="body_buffer_bytes",
+        type=int,
+        default=128 * 1024 * 1024,
+        help="Most bytes of request bodies one process holds at once, being read or handled; "
+        "a body that would pass it gets error 503 with Retry-After.",
+    ),
+    Setting(
+        name="offload_body_bytes",
+        type=int,
+        default=256 * 1024,
+        help="Bodies larger than this are decoded on a worker thread instead of the event "
+        "loop, so a large request does not stall small ones.",
+    ),
+    Setting(
+        name="offload_threads",
+        type=int,
+        default=1,
+        help="Most large bodies decoded at once per process (each holds its decoded request "
+        "in memory); the others wait their turn. 0 decodes every body on the event loop.",
+    ),
+    Setting(
+        name="max_header_bytes",
+        type=int,
+        default=16 * 1024,
+        help="Largest request line plus headers; beyond it error 400 and the connection is "
+        "closed. Counted before parsing, so a larger head costs no memory.",
+    ),
+    Setting(
+        name="max_headers",
+        type=int,
+        default=100,
+        help="Most header lines in a request; beyond it error 400 and the connection is closed.",
+    ),
+    Setting(
+        name="header_timeout",
+        type=float,
+        default=10.0,
+        help="Seconds a request's line and headers may take from its first byte; then error "
+        "400 and the connection is closed. 0 turns the deadline off.",
+    ),
+    Setting(
+        name="body_timeout",
+        type=float,
+        default=30.0,
+        help="Seconds a request's body may take to arrive after its headers; then error 400 "
+        "and the connection is closed, so slow clients hold no server resources for longer. "
+        "0 turns the deadline off.",
+    ),
+    Setting(
+        name="keep_alive_timeout",
+        type=float,
+        default=5.0,
+        help="Seconds a connection may stay idle: a new one before its first request, or "
+        "one between requests; then it is closed.",
+    ),
+    Setting(
+        name="token_warning_seconds",
+        type=int,
+        default=3600,
+        help="The deprecation warning for a ?token= query parameter is logged once per token "
+        "per this many seconds (for at most 1,024 tokens at a time).",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -256,6 +335,17 @@ class Settings:
     max_batch_items: int = _default("max_batch_items")
     max_json_depth: int = _default("max_json_depth")
     max_xml_depth: int = _default("max_xml_depth")
+    max_register_body_bytes: int = _default("max_register_body_bytes")
+    max_other_body_bytes: int = _default("max_other_body_bytes")
+    body_buffer_bytes: int = _default("body_buffer_bytes")
+    offload_body_bytes: int = _default("offload_body_bytes")
+    offload_threads: int = _default("offload_threads")
+    max_header_bytes: int = _default("max_header_bytes")
+    max_headers: int = _default("max_headers")
+    header_timeout: float = _default("header_timeout")
+    body_timeout: float = _default("body_timeout")
+    keep_alive_timeout: float = _default("keep_alive_timeout")
+    token_warning_seconds: int = _default("token_warning_seconds")
 
     def __repr__(self) -> str:  # the database URL may carry a password
         shown = {

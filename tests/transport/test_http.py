@@ -104,7 +104,10 @@ def test_body_over_the_limit_is_413(store: Store, seeded: Seeded) -> None:
             URL, content=b"{" + b" " * 2000 + b"}", headers={"Content-Type": "application/json"}
         )
     assert r.status_code == 413
-    assert r.json() == {"error": 413, "error_text": "body: larger than 1000 bytes"}
+    assert r.json() == {
+        "error": 413,
+        "error_text": "body: larger than 1000 bytes, the limit of goals/register",
+    }
 
 
 def test_error_status_200_setting(store: Store, seeded: Seeded) -> None:

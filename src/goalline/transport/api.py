@@ -10,10 +10,11 @@ status of a reply is the envelope's code here; what a transport does with it (th
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from goalline.pipeline.dedupe import Replayed
 from goalline.pipeline.requests import XML_ARRAYS
 
 log = logging.getLogger("goalline.api")
+#: Runs a body's decoding somewhere else than the event loop (``GoallineHTTP._off_loop``).
+OffLoop = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 @dataclass
@@ -53,7 +56,10 @@ async def answer(
     content_type: str = "application/json",
     accept: str = "",
     query_format: str | None = None,
+    off_loop: OffLoop | None = None,
 ) -> Answer:
+    """``off_loop``: where to decode the body when not on the caller's thread (a large body
+    would stall the event loop; the transport decides)."""
     fmt: Format = reply_format("json", accept, None)
     started = time.perf_counter()
     metrics = deps.metrics
@@ -62,13 +68,15 @@ async def answer(
         fmt = reply_format(in_fmt, accept, query_format)
         method = dispatch.find(method_name)
         settings = deps.settings
-        request = decode(
+        decoding = functools.partial(
+            decode,
             method.request,
             body,
             in_fmt,
             json_depth=settings.max_json_depth,
             xml_depth=settings.max_xml_depth,
         )
+        request = decoding() if off_loop is None else await off_loop(decoding)
         fmt = reply_format(in_fmt, accept, getattr(request, "format", None) or query_format)
         ctx.reply_format = fmt
         ctx.encode_reply = _success_encoder(fmt)
