@@ -127,13 +127,13 @@ def test_a_body_decoded_off_the_loop_gets_the_same_reply(
 
     real_decode = api.decode
 
-    def decode(*args: Any) -> Any:
+    def decode(*args: Any, **kwargs: Any) -> Any:
         try:
             asyncio.get_running_loop()
             on_loop.append(True)
         except RuntimeError:
             on_loop.append(False)
-        return real_decode(*args)
+        return real_decode(*args, **kwargs)
 
     monkeypatch.setattr(api, "decode", decode)
     app = served(store, offload_body_bytes=0)
