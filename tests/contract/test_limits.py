@@ -425,3 +425,33 @@ def test_large_bodies_do_not_stall_small_requests(
         f"probe p99 {p99(latencies) * 1000:.1f} ms over {len(latencies)} probes; "
         f"{p99(alone) * 1000:.1f} ms alone"
     )
+
+
+@pytest.mark.parametrize("where", ["body", "head"])
+def test_a_client_still_sending_gets_the_refusal_not_a_reset(edge: Edge, where: str) -> None:
+    """Refused while the client is still writing (a body over the method's limit with
+    ``Connection: close``, or headers over the limit), the client must read the envelope: a
+    plain close makes the kernel answer what the client still sends with a reset, so its write
+    fails and the reply is lost (scripts/fuzz saw it once in 20,000 requests). The server
+    lingers instead: it shuts its side and drops what still arrives."""
+    sock = connect(edge.default)
+    try:
+        if where == "body":
+            size = 3_000_000  # over goals/register's 2 MiB
+            head = (
+                f"POST {REGISTER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            rest = b"x" * size
+        else:
+            head = f"POST {REGISTER} HTTP/1.1\r\nHost: x\r\n".encode()
+            rest = b"X-Filler: " + b"y" * 1_000_000 + b"\r\n\r\n"
+        sock.sendall(head + rest[:65536])
+        time.sleep(0.3)  # the server has answered and closed its side by now
+        sock.sendall(rest[65536:])  # as an HTTP client does: the whole request, then the reply
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply is not None
+    assert reply.status == (413 if where == "body" else 400), reply
+    assert reply.envelope()["error"] == reply.status
