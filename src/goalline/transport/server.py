@@ -56,9 +56,11 @@ class _Refused(Exception):
         self.error = error
 
 
-#: How long a connection closed while its client is still sending keeps reading (and
-#: dropping) what arrives, so the client gets the reply and not a reset (see _Lingering).
+#: How long, and for how many bytes, a connection closed while its client is still sending
+#: keeps reading (and dropping) what arrives, so the client gets the reply and not a reset
+#: (see _Lingering). Past either, it closes: a header bomb or a huge body costs that much.
 LINGER_SECONDS = 5.0
+LINGER_BYTES = 8 * 1024 * 1024
 
 
 class _Lingering:
@@ -69,7 +71,8 @@ class _Lingering:
     ``Connection: close``, or a head refused midway) then sees "connection reset" instead of
     the reply it was sent (the fuzzer saw it once in 20,000 requests). So while the client may
     still be sending, ``close`` sends the reply's end (FIN, ``write_eof``), keeps reading and
-    dropping what arrives until the client closes or LINGER_SECONDS pass, then closes.
+    dropping what arrives until the client closes, LINGER_SECONDS pass or LINGER_BYTES have
+    been dropped, then closes.
     """
 
     def __init__(self, transport: asyncio.Transport, protocol: GoallineProtocol) -> None:
@@ -77,6 +80,7 @@ class _Lingering:
         self._protocol = protocol
         self.lingering = False
         self._timer: TimerHandle | None = None
+        self._dropped = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -95,6 +99,12 @@ class _Lingering:
         transport.write_eof()
         transport.resume_reading()  # uvicorn's flow control may have paused it
         self._timer = self._protocol.loop.call_later(LINGER_SECONDS, transport.close)
+
+    def drop(self, data: bytes) -> None:
+        """Bytes that arrived while lingering: dropped, up to LINGER_BYTES in all."""
+        self._dropped += len(data)
+        if self._dropped > LINGER_BYTES:
+            self.finish()
 
     def finish(self) -> None:
         """The client closed its side, or the connection is gone: close for good."""
@@ -164,7 +174,8 @@ class GoallineProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.lingering.lingering:
-            return  # the reply is sent; what the client still sends is dropped
+            self.lingering.drop(data)  # the reply is sent; what the client still sends is dropped
+            return
         self._unset_keepalive_if_required()
         while self.in_head and len(data) > self.head_left:
             # More bytes than the head may take: feed only what it may, so a header bomb never
