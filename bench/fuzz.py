@@ -38,6 +38,7 @@ from bench import mutate
 from bench.server import BenchStore, Server, free_port, make_workdir, remove_workdir
 from bench.system import BenchError, say
 from goalline.errors import ERROR_CODES, SUCCESS_TEXT
+from goalline.progress import count_bar
 
 DEFAULT_N = 2000
 SLOW_SECONDS = 2.0
@@ -306,7 +307,7 @@ async def fuzz(
     indices = iter([only]) if only is not None else iter(range(count))
     started = time.perf_counter()
     deadline = started + max_seconds
-    bar = _progress(tally.requested) if progress else None
+    done = 0
 
     async def worker() -> None:
         for index in indices:
@@ -329,42 +330,17 @@ async def fuzz(
             tally.add(outcome, case, reply, sender.netloc)
             if only is not None:
                 _show_case(case, reply, outcome)
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, failures=tally.failures)
+            nonlocal done
+            done += 1
+            update(done, failures=tally.failures)
 
     try:
-        if bar is not None:
-            bar[0].start()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        with count_bar(tally.requested, "fuzzing", enabled=progress, failures=True) as update:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
-        if bar is not None:
-            bar[0].stop()
         await sender.close()
     tally.seconds = time.perf_counter() - started
     return tally
-
-
-def _progress(total: int) -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("fuzzing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failures]} failing"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    return bar, bar.add_task("fuzz", total=total, failures=0)
 
 
 def _show_case(case: mutate.Case, reply: Reply | None, outcome: Outcome) -> None:

@@ -249,3 +249,17 @@ def server_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if kind == "sqlite":
         return str(tmp_path / "served.db")
     return _pg_schema_url(request)
+
+
+def send_raw(client: Any, method: str, body: bytes, content_type: str = "application/json") -> Any:
+    """POST raw ``body`` to API ``method`` as a client would; the reply (asked for as JSON)
+    with its HTTP status under ``status``, which must mirror the envelope's error code."""
+    r = client.post(
+        "/api/v1.1/" + method,
+        content=body,
+        headers={"content-type": content_type, "accept": "application/json"},
+    )
+    reply: dict[str, Any] = r.json()
+    assert r.status_code == reply["error"] or reply["error"] == 0, r.text
+    reply["status"] = r.status_code
+    return reply

@@ -3,7 +3,6 @@ import, prune and backup."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import inspect
@@ -11,7 +10,7 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +19,7 @@ import msgspec
 from goalline import __version__, demo
 from goalline.model import FIELD_TYPES, POLICIES, iso_utc
 from goalline.pipeline import admin
+from goalline.progress import count_bar
 from goalline.settings import BY_NAME, SETTINGS, Setting, SettingError, Settings, load
 from goalline.storage.store import Store
 
@@ -714,7 +714,7 @@ def prune_command(
         )
         done = found
         if not dry_run:
-            with _count_bar(found.events, "goal events", enabled=not quiet) as progress:
+            with count_bar(found.events, "goal events", enabled=not quiet) as progress:
                 done = admin.prune(
                     store, before=before, db_id=db_id, now=iso_utc(started), progress=progress
                 )
@@ -738,36 +738,6 @@ def prune_command(
         f"{verb} {done.events:,} goal events of {scope} before {before} and "
         f"{done.requests:,} expired request-log entries ({seconds:.1f} s)",
     )
-
-
-@contextlib.contextmanager
-def _count_bar(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr over ``total`` items: yields the ``done so far`` callback."""
-    if not enabled or not total:
-        yield lambda _done: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    with bar:
-        task = bar.add_task(label, total=total)
-        yield lambda done: bar.update(task, completed=done)
 
 
 @main.command("backup")

@@ -13,20 +13,11 @@ from starlette.testclient import TestClient
 from goalline.storage.store import Store
 
 from conftest import Seeded, events, example
+from conftest import send_raw as send
 
 API = "/api/v1.1/"
 JSON = "application/json"
 XML = "application/xml"
-
-
-def send(client: TestClient, method: str, body: bytes, content_type: str = JSON) -> dict[str, Any]:
-    """POST ``body``; the reply (asked for as JSON) with its HTTP status."""
-    r = client.post(
-        API + method, content=body, headers={"content-type": content_type, "accept": JSON}
-    )
-    reply: dict[str, Any] = r.json()
-    reply["status"] = r.status_code
-    return reply
 
 
 def register_body(seeded: Seeded, **fields: Any) -> bytes:

@@ -19,23 +19,13 @@ from goalline.settings import Settings
 from goalline.storage.store import Store
 
 from conftest import Seeded, events
+from conftest import send_raw as send
 
 API = "/api/v1.1/"
 BIG = 2**63  # one past the largest signed 64-bit integer
 INT64_MAX = 2**63 - 1
 JSON = "application/json"
 XML = "application/xml"
-
-
-def send(client: TestClient, method: str, body: bytes, content_type: str = JSON) -> dict[str, Any]:
-    """POST ``body`` as a client would; the reply (asked for as JSON) with its HTTP status."""
-    r = client.post(
-        API + method, content=body, headers={"content-type": content_type, "accept": JSON}
-    )
-    reply: dict[str, Any] = r.json()
-    assert r.status_code == reply["error"] or reply["error"] == 0, r.text
-    reply["status"] = r.status_code
-    return reply
 
 
 def refused(reply: dict[str, Any], text: str) -> None:
