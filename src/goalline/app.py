@@ -63,6 +63,7 @@ class App:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.owns_store:
+                await self.store.drain()  # units still in a SQLite group commit first
                 self.store.close()
 
 

@@ -454,3 +454,32 @@ def test_sqlite_writes_cancelled_while_waiting_give_the_writer_back(tmp_path: An
     finally:
         other.close()
         store.close()
+
+
+def test_sqlite_shutdown_commits_the_units_still_queued(tmp_path: Any) -> None:
+    """The process lifecycle (App.running) closes the store it opened on the way out: a write
+    still queued in a SQLite group at that moment is committed first, not cut off by the close
+    (PostgreSQL's writer threads finish their queue in close() itself)."""
+    from goalline.app import build
+
+    database = str(tmp_path / "shutdown.db")
+    app = build(Settings(database=database))
+
+    async def main() -> int:
+        async with app.running():
+            write = asyncio.ensure_future(
+                app.deps.store.write(
+                    lambda uow: uow.create_database(
+                        name="late", policy="record", db_id=5, now="2026-01-01T00:00:00Z"
+                    )
+                )
+            )
+            await asyncio.sleep(0)  # queued: the loop's flusher has the group, not done yet
+        return await write
+
+    assert asyncio.run(main()) == 5
+    store = open_store(database)
+    try:
+        assert store.call(lambda uow: uow.get_database(5), write=False) is not None
+    finally:
+        store.close()

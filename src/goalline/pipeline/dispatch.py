@@ -67,7 +67,8 @@ METHODS: dict[str, Method] = {
             "profiles/import_batch",
             ProfileImportBatchRequest,
             bulk.handle_import_batch,
-            "Create or update up to 10,000 profiles by matching, each with its own result",
+            "Create or update many profiles by matching (up to --max-batch-items, 10,000 by "
+            "default), each with its own result",
             writes=True,
         ),
         Method(

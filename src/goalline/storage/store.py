@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import fcntl
 import logging
 import math
@@ -485,6 +486,10 @@ class Store:
             backend.connection.close()
         return [m.id for m in pending]
 
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (at most ``timeout`` s) for the units this event loop has queued to be
+        committed, before ``close``: PostgreSQL's writer threads finish theirs in ``close``."""
+
     def close(self) -> None:
         """Finish every queued unit, then stop the threads."""
         if self._closed:
@@ -795,6 +800,15 @@ class SQLiteStore(Store):
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """SQLite's groups run on the event loop's flusher task: let it finish the groups it has
+        (a request cut off by the graceful-shutdown timeout, a background job's unit), so
+        ``close`` never closes the writer under it."""
+        task = self._flushing.get(asyncio.get_running_loop())
+        if task is not None and not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout)
 
     def close(self) -> None:
         super().close()
