@@ -137,7 +137,13 @@ def internal_error(where: str, fmt: Format) -> Answer:
 
 
 def _success_encoder(fmt: Format) -> Callable[[dict[str, Any]], bytes]:
-    return lambda data: envelope.encode(envelope.success(data), fmt)
+    return _ENCODERS[fmt]
+
+
+_ENCODERS: dict[str, Callable[[dict[str, Any]], bytes]] = {
+    "json": lambda data: envelope.encode(envelope.success(data), "json"),
+    "xml": lambda data: envelope.encode(envelope.success(data), "xml"),
+}
 
 
 def duplicate_headers(key: str) -> list[tuple[str, str]]:

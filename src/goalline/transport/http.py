@@ -107,22 +107,16 @@ class GoallineHTTP:
         if scope["type"] != "http":
             await self.other(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            await self._route(scope, receive, tracked)
-        except Exception:
-            if started:  # the reply is under way: the ASGI server logs it and closes
-                raise
+            await self._route(scope, receive, send)
+        except Exception as exc:
             headers = _headers(scope)
             fmt = reply_format("json", headers.get("accept", ""), None)
             self.deps.metrics.count_request("unknown", "http", 500, None)
-            await self._send(send, internal_error(f"serving {scope.get('path')!r}", fmt))
+            try:
+                await self._send(send, internal_error(f"serving {scope.get('path')!r}", fmt))
+            except Exception:  # the reply was under way: the ASGI server logs it and closes
+                raise exc from None
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
